@@ -1,0 +1,7 @@
+"""Airflow DAGs of the 'user_behaviour' domain: one DAG per spec in product_specs/user_behaviour/."""
+
+from pathlib import Path
+
+from dataproducts.dag_factory import build_domain_dags
+
+globals().update(build_domain_dags("user_behaviour", default_root=Path(__file__).resolve().parents[1]))

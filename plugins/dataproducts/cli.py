@@ -1,0 +1,124 @@
+"""`dataproducts`: the mesh from the command line, in milliseconds, without starting Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dataproducts import naming
+from dataproducts.mesh import Mesh, load_mesh
+from dataproducts.project import Project
+from dataproducts.spec import json_schema
+
+SCHEMA_FILE = Path("schema") / "dataproduct.schema.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dataproducts", description=__doc__)
+    parser.add_argument("--root", type=Path, help="project root (default: $DATAPRODUCTS_HOME or the working directory)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", help="load and check every spec; exit 1 when any is broken")
+    sub.add_parser("list", help="products in run order, with inputs and consumers")
+    down = sub.add_parser("downstream", help="products that read a product, directly or not (what a rerun touches)")
+    down.add_argument("product_id")
+    schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
+    schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
+    sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
+    demo = sub.add_parser("demo", help="run the example mesh under Airflow's scheduler on the embedded default")
+    demo.add_argument("--business-date", default="2026-11-03")
+    demo.add_argument("--keep-running", action="store_true", help="leave Airflow running (UI at localhost:8080)")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--timeout", type=int, default=900, help="seconds to wait for the whole mesh")
+    args = parser.parse_args(argv)
+    project = Project(args.root) if args.root else Project.from_env()
+    return COMMANDS[args.command](project, args)
+
+
+def cmd_validate(project: Project, args) -> int:
+    mesh = load_mesh(project)
+    problems = [str(e) for e in mesh.errors] + _missing_domain_dag_files(project, mesh)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken, in {len(mesh.domains())} domains")
+    return 1 if problems else 0
+
+
+def _missing_domain_dag_files(project: Project, mesh: Mesh) -> list[str]:
+    dags_dir = project.root / "dags"
+    return [
+        f"product_specs/{domain}/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/{domain}.py and set the domain name"
+        for domain in mesh.domains()
+        if not (dags_dir / f"{domain}.py").is_file()
+    ]
+
+
+def cmd_list(project: Project, args) -> int:
+    mesh = load_mesh(project)
+    for pid in mesh.run_order():
+        spec = mesh.products[pid]
+        inputs = ", ".join(
+            naming.port_id(p.product, p.port) if p.is_product else f"{p.source.schema_}.{p.source.table}" for p in spec.input_ports
+        )
+        print(f"{pid:40} v{spec.version:8} owner={spec.owner.team:24} reads: {inputs or '-'}; read by: {', '.join(mesh.consumers_of(pid)) or '-'}")
+    for pid, entry in sorted(mesh.broken.items()):
+        print(f"{pid:40} BROKEN ({len(entry.errors)} errors; see `dataproducts validate`)")
+    return 0
+
+
+def cmd_downstream(project: Project, args) -> int:
+    mesh = load_mesh(project, check_dbt=False)
+    if args.product_id not in mesh.entries:
+        print(f"unknown product '{args.product_id}'; known: {', '.join(sorted(mesh.entries))}", file=sys.stderr)
+        return 2
+    for pid in mesh.downstream_of(args.product_id):
+        print(pid)
+    return 0
+
+
+def cmd_schema(project: Project, args) -> int:
+    path = project.root / SCHEMA_FILE
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.check:
+        if not path.is_file() or path.read_text() != text:
+            print(f"{SCHEMA_FILE} is out of date: run `dataproducts schema`", file=sys.stderr)
+            return 1
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {SCHEMA_FILE}")
+    return 0
+
+
+def cmd_compile(project: Project, args) -> int:
+    from dataproducts import dbt_runner
+
+    dbt_runner.warehouse_env(project)
+    failed = []
+    for project_dir in sorted(p.parent for p in project.dbt_dir.glob("*/dbt_project.yml")):
+        name = project_dir.name
+        result = dbt_runner.invoke(dbt_runner.dbt_args(project, "parse", name, project_dir, []))
+        print(f"dbt parse {name}: {'ok' if result.success else 'FAILED'}")
+        if not result.success:
+            failed.append(name)
+    return 1 if failed else 0
+
+
+def cmd_demo(project: Project, args) -> int:
+    from dataproducts import embedded
+
+    return embedded.run_demo(project, args.business_date, args.port, args.keep_running, args.timeout)
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "downstream": cmd_downstream,
+    "schema": cmd_schema,
+    "compile": cmd_compile,
+    "demo": cmd_demo,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Per-domain DAG factory: a short translation of the validated mesh into Airflow DAGs.
+
+Every spec of the domain becomes one DAG with the product id as DAG id. A spec that fails to
+load or validate still becomes a DAG under the same id: it never runs anything, its description
+and docs say which file, which field and what to do, and its one task fails with the same words.
+So a broken spec is visible where its owner looks, and every other DAG keeps working.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from pathlib import Path
+from typing import Optional
+
+import pendulum
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+
+from dataproducts import naming, product_run
+from dataproducts.assets import product_asset
+from dataproducts.docs import broken_doc_md, product_doc_md
+from dataproducts.loader import LoadedSpec
+from dataproducts.mesh import Mesh, load_mesh
+from dataproducts.project import Project
+from dataproducts.spec import DataProductSpec
+
+log = logging.getLogger(__name__)
+
+START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
+    """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
+    project = Project.from_env(default_root)
+    mesh = load_mesh(project)
+    dags = {}
+    for entry in mesh.in_domain(domain):
+        dag = _dag_or_broken(mesh, entry)
+        dags[entry.product_id.replace(".", "__")] = dag
+    return dags
+
+
+def _dag_or_broken(mesh: Mesh, entry: LoadedSpec) -> DAG:
+    if not entry.ok:
+        return broken_product_dag(entry.product_id, [str(e) for e in entry.errors])
+    try:
+        return product_dag(mesh, entry.spec, entry.path)
+    except Exception as exc:  # a bug of ours must still only cost this one product its DAG
+        log.exception("could not build the DAG of %s", entry.product_id)
+        return broken_product_dag(entry.product_id, [f"{entry.path}: the DAG could not be built: {exc!r}"])
+
+
+def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
+    root = str(mesh.project.root)
+    with DAG(
+        dag_id=naming.dag_id(spec.id),
+        description=spec.name + (f" ({spec.status.value})" if spec.status.value != "active" else ""),
+        schedule=schedule_for(spec),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=[naming.DAG_TAG, f"domain:{spec.domain}", *spec.tags],
+        owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
+        default_args={"owner": spec.owner.team, "retries": 0},
+        doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),
+    ) as dag:
+        build = PythonOperator(
+            task_id="build",
+            python_callable=functools.partial(product_run.run_build, spec.id, root),
+            pool=mesh.project.warehouse_pool,
+            doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
+        )
+        publish = PythonOperator(
+            task_id="publish",
+            python_callable=_publish_callable(spec.id, root),
+            outlets=output_assets(spec),
+            doc_md="Publishes one asset event per output port, which starts the consumers' DAGs.",
+        )
+        build >> publish
+    return dag
+
+
+def _publish_callable(product_id: str, root: str):
+    def publish(ti) -> None:
+        product_run.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
+
+    return publish
+
+
+def broken_product_dag(product_id: str, messages: list[str]) -> DAG:
+    domain = product_id.split(".", 1)[0]
+    with DAG(
+        dag_id=naming.dag_id(product_id),
+        description=f"BROKEN SPEC: {messages[0]}"[:500],
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
+        doc_md=broken_doc_md(product_id, messages),
+    ) as dag:
+        PythonOperator(
+            task_id="fix_the_spec",
+            python_callable=functools.partial(product_run.fail_with_spec_errors, "\n".join(messages)),
+        )
+    return dag
+
+
+def output_assets(spec: DataProductSpec) -> list[Asset]:
+    return [product_asset(spec.id, port.name) for port in spec.output_ports]
+
+
+def schedule_for(spec: DataProductSpec):
+    """Cron for products that read no product; the input ports' assets (all or any) otherwise,
+    or either of the two when the spec gives a cron as well."""
+    cron = _cron(spec)
+    inputs = [product_asset(p.product, p.port) for p in spec.product_inputs]
+    if not inputs:
+        return cron
+    trigger = spec.schedule.trigger if spec.schedule else "all"
+    assets = AssetAny(*inputs) if trigger == "any" else AssetAll(*inputs)
+    return AssetOrTimeSchedule(timetable=cron, assets=assets) if cron else assets
+
+
+def _cron(spec: DataProductSpec) -> Optional[CronTriggerTimetable]:
+    if spec.schedule is None or spec.schedule.cron is None:
+        return None
+    # the interval makes data_interval_start the day being built (see business_date)
+    return CronTriggerTimetable(spec.schedule.cron, timezone=spec.schedule.timezone, interval=dt.timedelta(days=1))

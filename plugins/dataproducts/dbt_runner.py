@@ -1,0 +1,148 @@
+"""Running dbt for a product: `dbt build` of its selection for one business date.
+
+dbt is invoked through its programmatic runner with an argument list (no shell), in a
+directory of its own per run so concurrent runs never share target/ files, with every dbt log
+line forwarded to the caller's logger (so it appears in the Airflow task log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from dataproducts.project import Project
+
+log = logging.getLogger(__name__)
+
+
+class DbtFailed(RuntimeError):
+    """dbt ran and something in the selection failed; the message is dbt's own."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    resource_type: str
+    status: str
+    message: str
+    rows_affected: Optional[int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    invocation_id: str
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows for the business date
+
+    @property
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in {"error", "fail", "runtime error"}]
+
+
+def warehouse_env(project: Project) -> None:
+    """Defaults for the embedded warehouse, for dbt's profiles.yml env_var() calls."""
+    os.environ.setdefault("DATAPRODUCTS_DUCKDB_PATH", str(project.state_dir / "warehouse.duckdb"))
+    os.environ.setdefault("DBT_PROFILES_DIR", str(project.dbt_dir))
+    Path(os.environ["DATAPRODUCTS_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def dbt_args(project: Project, command: str, dbt_project: str, work_dir: Path, extra: list[str]) -> list[str]:
+    return [
+        command,
+        "--project-dir", str(project.dbt_project_dir(dbt_project)),
+        "--profiles-dir", str(project.dbt_dir),
+        "--target", project.dbt_target,
+        "--target-path", str(work_dir / "target"),
+        "--log-path", str(work_dir / "logs"),
+        *extra,
+    ]  # fmt: skip
+
+
+def invoke(args: list[str], logger: logging.Logger = log):
+    """Run dbt in-process, forwarding its log events to logger; returns dbt's own result."""
+    from dbt.cli.main import dbtRunner
+
+    def forward(event) -> None:
+        level = getattr(event.info, "level", "info")
+        message = event.info.msg
+        if message and level in {"info", "warn", "error"}:
+            logger.log(logging.ERROR if level == "error" else logging.WARNING if level == "warn" else logging.INFO, message)
+
+    logger.info("dbt %s", " ".join(args))
+    return dbtRunner(callbacks=[forward]).invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
+
+
+def build(
+    project: Project,
+    dbt_project: str,
+    select: list[str],
+    business_date: dt.date,
+    work_dir: Path,
+    output_tables: list[str],
+    logger: logging.Logger = log,
+) -> BuildResult:
+    warehouse_env(project)
+    variables = json.dumps({"business_date": business_date.isoformat()})
+    args = dbt_args(project, "build", dbt_project, work_dir, ["--select", *select, "--vars", variables])
+    result = invoke(args, logger)
+    outcome = _build_result(result)
+    if result.exception is not None:
+        raise DbtFailed(f"dbt could not run: {result.exception}")
+    if not outcome.success:
+        details = "; ".join(f"{n.unique_id}: {n.message}" for n in outcome.failures) or "see the dbt log above"
+        raise DbtFailed(f"dbt build failed for {' '.join(select)} ({business_date}): {details}")
+    counts = count_rows(project, dbt_project, work_dir, output_tables, business_date, logger)
+    return BuildResult(outcome.invocation_id, True, outcome.nodes, counts)
+
+
+def _build_result(result) -> BuildResult:
+    run_results = result.result
+    nodes = []
+    invocation_id = ""
+    if run_results is not None and hasattr(run_results, "results"):
+        invocation_id = getattr(getattr(run_results, "args", None), "invocation_id", "") or ""
+        for item in run_results.results:
+            response = getattr(item, "adapter_response", {}) or {}
+            nodes.append(
+                NodeResult(
+                    unique_id=item.node.unique_id,
+                    resource_type=str(item.node.resource_type),
+                    status=str(item.status),
+                    message=str(item.message or ""),
+                    rows_affected=response.get("rows_affected"),
+                    seconds=float(item.execution_time or 0.0),
+                )
+            )
+    from dbt.events.functions import get_invocation_id  # dbt keeps the current invocation id here
+
+    return BuildResult(invocation_id or get_invocation_id(), bool(result.success), nodes)
+
+
+def count_rows(
+    project: Project,
+    dbt_project: str,
+    work_dir: Path,
+    tables: list[str],
+    business_date: dt.date,
+    logger: logging.Logger = log,
+) -> dict[str, int]:
+    """Rows of each output table for the business date (whole table when it has no business_date)."""
+    counts = {}
+    for table in tables:
+        query = (
+            "select count(*) as n from {{ ref('%s') }}"
+            " {%% if 'business_date' in adapter.get_columns_in_relation(ref('%s')) | map(attribute='name') | list %%}"
+            " where business_date = '%s' {%% endif %%}"
+        ) % (table, table, business_date.isoformat())
+        result = invoke(dbt_args(project, "show", dbt_project, work_dir, ["--inline", query, "--output", "json"]), logger)
+        if not result.success:
+            raise DbtFailed(f"could not count rows of {table}: {result.exception}")
+        counts[table] = int(result.result.results[0].agate_table.rows[0][0])
+    return counts

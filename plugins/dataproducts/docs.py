@@ -1,0 +1,75 @@
+"""Markdown shown in the Airflow UI (the DAG's docs), rendered from the spec."""
+
+from __future__ import annotations
+
+from dataproducts import naming
+from dataproducts.spec import DataProductSpec
+
+
+def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) -> str:
+    lines = [
+        f"# {_text(spec.name)} (`{spec.id}` v{spec.version}, {spec.status.value})",
+        "",
+        _text(spec.description),
+        "",
+        f"**Owner:** {spec.owner.team} ({spec.owner.contact}) · **Spec:** `{spec_path}` · **Schedule:** {_schedule(spec)}",
+        "",
+        "## Input ports",
+        *([_input_line(p) for p in spec.input_ports] or ["(none)"]),
+        "",
+        "## Output ports",
+    ]
+    for port in spec.output_ports:
+        freshness = f", fresh within {port.freshness.max_age_hours:g} h" if port.freshness else ""
+        lines += [
+            f"### `{naming.port_id(spec.id, port.name)}` -> table `{spec.domain}.{port.table_name}`{freshness}",
+            _text(port.description),
+            "",
+            "| column | type | required | unique | description |",
+            "|---|---|---|---|---|",
+            *[f"| {c.name} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_text(c.description)} |" for c in port.contract.columns],
+            "",
+        ]
+    lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"])]
+    return "\n".join(lines)
+
+
+def broken_doc_md(product_id: str, messages: list[str]) -> str:
+    return "\n".join(
+        [
+            f"# Broken spec: `{product_id}`",
+            "",
+            "This product's spec did not load, so its DAG runs nothing. Other products are not affected.",
+            "",
+            *[f"- {_text(m)}" for m in messages],
+            "",
+            "Fix the spec file and save it; the DAG comes back on the next parse. "
+            "`dataproducts validate` shows the same errors without Airflow.",
+        ]
+    )
+
+
+def _input_line(port) -> str:
+    if port.is_product:
+        return f"- `{port.name}`: output port `{naming.port_id(port.product, port.port)}`"
+    system = f" ({port.source.system})" if port.source.system else ""
+    return f"- `{port.name}`: source table `{port.source.schema_}.{port.source.table}`{system}"
+
+
+def _schedule(spec: DataProductSpec) -> str:
+    parts = []
+    if spec.schedule and spec.schedule.cron:
+        parts.append(f"cron `{spec.schedule.cron}` ({spec.schedule.timezone})")
+    if spec.product_inputs:
+        trigger = spec.schedule.trigger if spec.schedule else "all"
+        parts.append(f"when {'any' if trigger == 'any' else 'all'} of its product inputs publish")
+    return " or ".join(parts)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else ""
+
+
+def _text(value: str) -> str:
+    """Spec text is data: keep it from becoming HTML or table syntax in the rendered docs."""
+    return value.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").strip()

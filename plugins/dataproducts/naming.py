@@ -1,0 +1,45 @@
+"""The platform's naming conventions, in one place.
+
+A spec lives at product_specs/<domain>/<name>.yaml and has id '<domain>.<name>'. Everything else
+is derived: the DAG id is the product id, an output port is '<product id>.<port>', and its
+Airflow Asset has that name and a warehouse-independent URI, so consumers can be scheduled on it
+without knowing where (DuckDB here, Postgres in production) the table lives. Table URNs for
+DataHub come from dbt's manifest instead (see metadata).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSET_SCHEME = "dataproduct"
+ASSET_GROUP = "data-product"
+DAG_TAG = "data-product"
+BROKEN_TAG = "broken-spec"
+
+
+def product_id(domain: str, name: str) -> str:
+    return f"{domain}.{name}"
+
+
+def product_id_for_file(spec_file: Path) -> str:
+    """The id a spec file must carry: its folder and its file stem."""
+    return product_id(spec_file.parent.name, spec_file.stem)
+
+
+def dag_id(product_id: str) -> str:
+    return product_id
+
+
+def port_id(product_id: str, port: str) -> str:
+    return f"{product_id}.{port}"
+
+
+def asset_uri(product_id: str, port: str) -> str:
+    domain, name = product_id.split(".", 1)
+    return f"{ASSET_SCHEME}://{domain}/{name}/{port}"
+
+
+def split_port_id(port_ref: str) -> tuple[str, str]:
+    """'pricing.market_prices.daily' -> ('pricing.market_prices', 'daily')"""
+    product, _, port = port_ref.rpartition(".")
+    return product, port

@@ -1,0 +1,220 @@
+"""The data product spec: what a domain team writes in product_specs/<domain>/<name>.yaml.
+
+Pure pydantic; knows nothing of Airflow, dbt or DataHub. Field names follow ODPS/ODCS where
+those standards already have a word for the idea (outputPorts -> output_ports, logicalType ->
+type, required, unique). Every model forbids unknown fields so a typo is an error, and every
+field added later must be optional so existing specs keep validating.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal, Optional
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+API_VERSION = "dataproducts/v1"
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+ProductId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", max_length=127)]
+SemVer = Annotated[
+    str,
+    StringConstraints(pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"),
+]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Status(str, Enum):
+    draft = "draft"
+    active = "active"
+    deprecated = "deprecated"
+
+
+class LogicalType(str, Enum):
+    """ODCS v3 logical types; the warehouse type is dbt's business."""
+
+    string = "string"
+    integer = "integer"
+    number = "number"
+    boolean = "boolean"
+    date = "date"
+    timestamp = "timestamp"
+
+
+class Owner(_Strict):
+    team: Identifier = Field(description="Owning team, as known to the identity provider (DataHub corpGroup).")
+    contact: Email = Field(description="Where consumers reach the team.")
+
+
+class Schedule(_Strict):
+    cron: Optional[str] = Field(None, description="Cron expression; required when the product reads no other product.")
+    timezone: str = Field("UTC", description="IANA timezone the cron and the business date are read in.")
+    trigger: Literal["all", "any"] = Field(
+        "all", description="Run when all product inputs have published ('all') or when any has ('any')."
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        from croniter import croniter  # shipped with Airflow; imported lazily to keep the core light
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is not a valid cron expression (five fields, e.g. '0 3 * * *')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        try:
+            pendulum.timezone(value)
+        except Exception:
+            raise ValueError(f"'{value}' is not an IANA timezone (e.g. 'Europe/Berlin', 'UTC')") from None
+        return value
+
+
+class SourceTable(_Strict):
+    schema_: Identifier = Field(alias="schema", description="Schema of the source table in the warehouse.")
+    table: Identifier
+    system: Optional[str] = Field(None, description="Operational system the table comes from.")
+
+
+class InputPort(_Strict):
+    name: Identifier
+    product: Optional[ProductId] = Field(None, description="Id of the product whose output port is read.")
+    port: Optional[Identifier] = Field(None, description="Output port of that product.")
+    source: Optional[SourceTable] = Field(None, description="An external source table, when no product provides it.")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> "InputPort":
+        is_product = self.product is not None or self.port is not None
+        if is_product and self.source is not None:
+            raise ValueError("give either product+port or source, not both")
+        if not is_product and self.source is None:
+            raise ValueError("give product+port (another product's output port) or source (an external table)")
+        if is_product and (self.product is None or self.port is None):
+            raise ValueError("a product input needs both 'product' and 'port'")
+        return self
+
+    @property
+    def is_product(self) -> bool:
+        return self.product is not None
+
+
+class DbtTransform(_Strict):
+    project: Identifier = Field(description="Folder name of the domain's dbt project under dbt/.")
+    select: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,\-]+$")]] = Field(
+        min_length=1, description="dbt node selection, e.g. ['+market_prices'] or ['path:models/market_prices']."
+    )
+
+
+class Transform(_Strict):
+    dbt: DbtTransform
+
+
+class Column(_Strict):
+    name: Identifier
+    type: LogicalType
+    required: bool = False
+    unique: bool = False
+    description: str = ""
+
+
+class Contract(_Strict):
+    columns: list[Column] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names_unique(cls, columns: list[Column]) -> list[Column]:
+        _reject_duplicates([c.name for c in columns], "column")
+        return columns
+
+
+class Freshness(_Strict):
+    max_age_hours: float = Field(gt=0, description="Consumers may expect data no older than this.")
+
+
+class OutputPort(_Strict):
+    name: Identifier
+    description: str = ""
+    table: Optional[Identifier] = Field(
+        None, description="dbt model (alias) that materialises the port; defaults to the port name."
+    )
+    contract: Contract
+    freshness: Optional[Freshness] = None
+
+    @property
+    def table_name(self) -> str:
+        return self.table or self.name
+
+
+class DataProductSpec(_Strict):
+    api_version: Literal["dataproducts/v1"] = Field(API_VERSION, alias="apiVersion")
+    id: ProductId = Field(description="'<domain>.<name>'; must match the file's place: product_specs/<domain>/<name>.yaml")
+    name: str = Field(min_length=1, description="Display name.")
+    domain: Identifier
+    description: str = Field(min_length=1)
+    version: SemVer
+    status: Status = Status.active
+    owner: Owner
+    tags: list[Identifier] = []
+    schedule: Optional[Schedule] = None
+    input_ports: list[InputPort] = []
+    transform: Transform
+    output_ports: list[OutputPort] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DataProductSpec":
+        if self.id.split(".")[0] != self.domain:
+            raise ValueError(f"id '{self.id}' must start with its domain '{self.domain}.'")
+        _reject_duplicates([p.name for p in self.input_ports], "input port")
+        _reject_duplicates([p.name for p in self.output_ports], "output port")
+        _reject_duplicates([p.table_name for p in self.output_ports], "output table")
+        if not any(p.is_product for p in self.input_ports) and (self.schedule is None or self.schedule.cron is None):
+            raise ValueError("a product that reads no other product needs schedule.cron to know when to run")
+        return self
+
+    @property
+    def product_name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+    @property
+    def product_inputs(self) -> list[InputPort]:
+        return [p for p in self.input_ports if p.is_product]
+
+    @property
+    def source_inputs(self) -> list[InputPort]:
+        return [p for p in self.input_ports if not p.is_product]
+
+    @property
+    def timezone(self) -> str:
+        return self.schedule.timezone if self.schedule else "UTC"
+
+
+def _reject_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} name '{name}' is used twice; names must be unique")
+        seen.add(name)
+
+
+def json_schema() -> dict:
+    """JSON Schema of the spec for editors (committed as schema/dataproduct.schema.json)."""
+    schema = DataProductSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Data product spec (dataproducts/v1)"
+    return schema
+
+
+PRODUCT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
