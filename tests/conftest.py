@@ -70,3 +70,43 @@ def tmp_project(tmp_path):
     from dataproducts.project import Project
 
     return Project(tmp_path)
+
+
+def compile_dbt(root: Path) -> None:
+    """`dataproducts compile` in a subprocess (dbt keeps global state; keep it out of the test process)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(root), "compile"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def compiled_repo():
+    """The repository with every dbt project's manifest compiled, as the DAG factory needs."""
+    compile_dbt(REPO)
+    return REPO
+
+
+@pytest.fixture
+def project_copy(tmp_path, compiled_repo):
+    """A copy of dags/, product_specs/ and dbt/ (with manifests) to break things in."""
+    import shutil
+
+    for part in ("dags", "product_specs", "dbt"):
+        shutil.copytree(compiled_repo / part, tmp_path / part, ignore=shutil.ignore_patterns("logs", "*.duckdb", "run_results.json"))
+    return tmp_path
+
+
+def dag_bag(root: Path, monkeypatch):
+    """Airflow's own DagBag over root/dags, as the dag-processor would load it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("DATAPRODUCTS_HOME", str(root))
+    return DagBag(dag_folder=str(root / "dags"))
+
+
+def asset_names(condition) -> set[str]:
+    """Names of every Asset in a schedule condition (AssetAll/AssetAny nest)."""
+    if hasattr(condition, "objects"):
+        return set().union(*(asset_names(o) for o in condition.objects))
+    return {condition.name}

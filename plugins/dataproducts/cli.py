@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
     schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
     sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
+    sub.add_parser("seed-landing", help="load the example's operational source data (dbt seed of dbt/landing)")
     demo = sub.add_parser("demo", help="run the example mesh under Airflow's scheduler on the embedded default")
     demo.add_argument("--business-date", default="2026-11-03")
     demo.add_argument("--keep-running", action="store_true", help="leave Airflow running (UI at localhost:8080)")
@@ -105,6 +106,16 @@ def cmd_compile(project: Project, args) -> int:
     return 1 if failed else 0
 
 
+def cmd_seed_landing(project: Project, args) -> int:
+    from dataproducts import dbt_runner
+
+    dbt_runner.warehouse_env(project)
+    landing = project.dbt_project_dir("landing")
+    result = dbt_runner.invoke(dbt_runner.dbt_args(project, "seed", "landing", landing, ["--full-refresh"]))
+    print(f"dbt seed landing: {'ok' if result.success else 'FAILED'}")
+    return 0 if result.success else 1
+
+
 def cmd_demo(project: Project, args) -> int:
     from dataproducts import embedded
 
@@ -117,6 +128,7 @@ COMMANDS = {
     "downstream": cmd_downstream,
     "schema": cmd_schema,
     "compile": cmd_compile,
+    "seed-landing": cmd_seed_landing,
     "demo": cmd_demo,
 }
 

@@ -107,7 +107,7 @@ def _build_result(result) -> BuildResult:
     nodes = []
     invocation_id = ""
     if run_results is not None and hasattr(run_results, "results"):
-        invocation_id = getattr(getattr(run_results, "args", None), "invocation_id", "") or ""
+        invocation_id = run_results.args.get("invocation_id") or ""
         for item in run_results.results:
             response = getattr(item, "adapter_response", {}) or {}
             nodes.append(
@@ -120,7 +120,7 @@ def _build_result(result) -> BuildResult:
                     seconds=float(item.execution_time or 0.0),
                 )
             )
-    from dbt.events.functions import get_invocation_id  # dbt keeps the current invocation id here
+    from dbt_common.invocation import get_invocation_id
 
     return BuildResult(invocation_id or get_invocation_id(), bool(result.success), nodes)
 

@@ -1,0 +1,304 @@
+"""The embedded default on one machine: Airflow standalone (SQLite, LocalExecutor) + DuckDB.
+
+`dataproducts demo` prepares the warehouse, starts `airflow standalone` in a local AIRFLOW_HOME,
+triggers the root products through Airflow's REST API and waits while the scheduler starts every
+consumer from asset events, then prints what ran, in what order, with row counts. The end-to-end
+test drives the same class with a temporary home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from dataproducts.mesh import Mesh, load_mesh
+from dataproducts.project import Project
+
+ACTIVE_STATES = {"queued", "running"}
+
+
+@dataclass
+class ProductRun:
+    product_id: str
+    run_id: str
+    run_type: str
+    state: str
+    queued_at: str
+    start_date: Optional[str]
+    end_date: Optional[str]
+    business_date: Optional[str] = None
+    row_counts: dict = field(default_factory=dict)
+    triggered_by: list[str] = field(default_factory=list)
+
+
+def airflow_env(project: Project, airflow_home: Path, port: int) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),  # standalone calls `airflow` by name
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project.root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project.root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__DATAHUB__ENABLED": "False",  # dataproducts emits its own metadata, with an outbox
+            "AIRFLOW__DATAHUB__CAPTURE_AIRFLOW_ASSETS": "False",
+            "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+            "DATAPRODUCTS_HOME": str(project.root),
+            "DATAPRODUCTS_STATE_DIR": str(project.state_dir),
+            "DATAPRODUCTS_DUCKDB_PATH": env.get("DATAPRODUCTS_DUCKDB_PATH", str(project.state_dir / "warehouse.duckdb")),
+            "DBT_PROFILES_DIR": str(project.dbt_dir),
+            "NO_PROXY": "localhost,127.0.0.1",
+            "no_proxy": "localhost,127.0.0.1",
+        }
+    )
+    return env
+
+
+class EmbeddedAirflow:
+    """`airflow standalone` as a child process, and a small REST client for it."""
+
+    def __init__(self, project: Project, airflow_home: Path, port: int = 8080):
+        self.project = project
+        self.home = airflow_home
+        self.port = port
+        self.env = airflow_env(project, airflow_home, port)
+        self.process: Optional[subprocess.Popen] = None
+        self._token: Optional[str] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def airflow(self, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def prepare(self) -> None:
+        """Compile dbt, load the landing data, migrate Airflow's database, create the warehouse pool."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.project.state_dir.mkdir(parents=True, exist_ok=True)
+        for command in (["compile"], ["seed-landing"]):
+            subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(self.project.root), *command], env=self.env, check=True)
+        self.airflow("db", "migrate")
+        # DuckDB allows one writer: one slot serialises the builds here (production: more slots)
+        self.airflow("pools", "set", self.project.warehouse_pool, "1", "dbt builds against the warehouse")
+
+    def start(self) -> None:
+        log = (self.home / "standalone.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> "EmbeddedAirflow":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # REST API -------------------------------------------------------------------------------
+
+    def wait_until_up(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.home / 'standalone.log'}")
+            try:
+                health = self._request("GET", "/api/v2/monitor/health", auth=False)
+                if health.get("scheduler", {}).get("status") == "healthy" and self._password():
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(2)
+        raise TimeoutError(f"Airflow did not come up within {timeout:.0f} s; see {self.home / 'standalone.log'}")
+
+    def _password(self) -> Optional[str]:
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        return json.loads(path.read_text()).get("admin") if path.is_file() else None
+
+    def token(self) -> str:
+        if self._token is None:
+            body = {"username": "admin", "password": self._password()}
+            self._token = self._request("POST", "/auth/token", body, auth=False)["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Optional[dict] = None, auth: bool = True) -> dict:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else {}
+
+    def get(self, path: str, **query) -> dict:
+        suffix = ("?" + urllib.parse.urlencode(query, doseq=True)) if query else ""
+        return self._request("GET", path + suffix)
+
+    def dag_ids(self, tag: str) -> dict[str, dict]:
+        return {d["dag_id"]: d for d in self.get("/api/v2/dags", tags=tag, limit=1000)["dags"]}
+
+    def import_errors(self) -> list[dict]:
+        return self.get("/api/v2/importErrors")["import_errors"]
+
+    def wait_for_dags(self, expected: set[str], tag: str, timeout: float = 180) -> dict[str, dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dags = self.dag_ids(tag)
+            if expected <= set(dags):
+                return dags
+            time.sleep(2)
+        missing = sorted(expected - set(self.dag_ids(tag)))
+        raise TimeoutError(f"DAGs not parsed within {timeout:.0f} s: {missing}; import errors: {self.import_errors()}")
+
+    def unpause(self, dag_id: str) -> None:
+        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+
+    def runs_since(self, dag_id: str, since: str) -> list[dict]:
+        runs = self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="queued_at")["dag_runs"]
+        return [r for r in runs if (r.get("queued_at") or "") >= since]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Optional[dict]:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"
+        try:
+            return self.get(path, deserialize="true").get("value")
+        except urllib.error.HTTPError:
+            return None
+
+    def triggering_dags(self, dag_id: str, run_id: str) -> list[str]:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/upstreamAssetEvents"
+        try:
+            events = self.get(path)["asset_events"]
+        except urllib.error.HTTPError:
+            return []
+        return sorted({e.get("source_dag_id") for e in events if e.get("source_dag_id")})
+
+
+def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
+    """Trigger the roots for the business date; wait until every product ran and nothing is active."""
+    from dataproducts.naming import DAG_TAG
+
+    products = set(mesh.products)
+    airflow.wait_for_dags(products, DAG_TAG)
+    for dag_id in sorted(products):
+        airflow.unpause(dag_id)
+    since = _now_iso()
+    for root in mesh.roots():
+        airflow.trigger(root, {"business_date": business_date})
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = {pid: airflow.runs_since(pid, since) for pid in products}
+        settled = all(runs[pid] and all(r["state"] not in ACTIVE_STATES for r in runs[pid]) for pid in products)
+        failed = any(r["state"] == "failed" for rs in runs.values() for r in rs)
+        if settled or (failed and _quiet(runs)):
+            break
+        if time.monotonic() > deadline:
+            waiting = sorted(pid for pid in products if not runs[pid] or any(r["state"] in ACTIVE_STATES for r in runs[pid]))
+            raise TimeoutError(f"the mesh did not finish within {timeout:.0f} s; still waiting for {waiting}")
+        time.sleep(3)
+    return _records(airflow, runs)
+
+
+def _quiet(runs: dict[str, list[dict]]) -> bool:
+    return not any(r["state"] in ACTIVE_STATES for rs in runs.values() for r in rs)
+
+
+def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[ProductRun]:
+    records = []
+    for pid, items in runs.items():
+        for run in items:
+            build = airflow.xcom(pid, run["dag_run_id"], "build") or {}
+            records.append(
+                ProductRun(
+                    product_id=pid,
+                    run_id=run["dag_run_id"],
+                    run_type=run["run_type"],
+                    state=run["state"],
+                    queued_at=run.get("queued_at") or "",
+                    start_date=run.get("start_date"),
+                    end_date=run.get("end_date"),
+                    business_date=build.get("business_date"),
+                    row_counts=build.get("row_counts") or {},
+                    triggered_by=airflow.triggering_dags(pid, run["dag_run_id"]),
+                )
+            )
+    return sorted(records, key=lambda r: (r.start_date or "9999", r.product_id))
+
+
+def report(records: list[ProductRun]) -> str:
+    lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':44} {'date':10}  {'seconds':>7}  rows"]
+    for i, r in enumerate(records, 1):
+        cause = "manual trigger" if r.run_type == "manual" else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
+        rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items())) or "-"
+        lines.append(f"{i:>2}  {r.product_id:34} {r.state:8} {cause[:44]:44} {r.business_date or '-':10}  {_seconds(r):>7}  {rows}")
+    return "\n".join(lines)
+
+
+def _seconds(run: ProductRun) -> str:
+    from datetime import datetime
+
+    if not (run.start_date and run.end_date):
+        return "-"
+    start, end = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (run.start_date, run.end_date))
+    return f"{(end - start).total_seconds():.1f}"
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
+
+
+def run_demo(project: Project, business_date: str, port: int, keep_running: bool, timeout: int) -> int:
+    mesh = load_mesh(project, check_dbt=False)
+    for error in mesh.errors:
+        print(f"warning: {error}", file=sys.stderr)
+    airflow = EmbeddedAirflow(project, project.state_dir / "airflow", port)
+    print("preparing: dbt parse, landing data, Airflow database ...", flush=True)
+    airflow.prepare()
+    print(f"starting Airflow (logs: {airflow.home / 'standalone.log'}) ...", flush=True)
+    airflow.start()
+    try:
+        airflow.wait_until_up()
+        print(f"Airflow is up at {airflow.url}; triggering {', '.join(mesh.roots())} for {business_date}", flush=True)
+        records = run_mesh(airflow, load_mesh(project), business_date, timeout)
+        print(report(records))
+        ok = all(r.state == "success" for r in records)
+        print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
+        if keep_running:
+            print(f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); Ctrl-C stops it")
+            airflow.process.wait()
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        airflow.stop()
