@@ -14,7 +14,6 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
 
@@ -27,9 +26,6 @@ from dataproducts.project import Project
 from dataproducts.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
-
-START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
-
 
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
@@ -58,7 +54,6 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
         dag_id=naming.dag_id(spec.id),
         description=spec.name + (f" ({spec.status.value})" if spec.status.value != "active" else ""),
         schedule=schedule_for(spec),
-        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         tags=[naming.DAG_TAG, f"domain:{spec.domain}", *spec.tags],
@@ -70,6 +65,7 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
             task_id="build",
             python_callable=functools.partial(product_run.run_build, spec.id, root),
             pool=mesh.project.warehouse_pool,
+            inlets=input_assets(spec),
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
         )
         publish = PythonOperator(
@@ -95,7 +91,6 @@ def broken_product_dag(product_id: str, messages: list[str]) -> DAG:
         dag_id=naming.dag_id(product_id),
         description=f"BROKEN SPEC: {messages[0]}"[:500],
         schedule=None,
-        start_date=START_DATE,
         catchup=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
         doc_md=broken_doc_md(product_id, messages),
@@ -107,6 +102,10 @@ def broken_product_dag(product_id: str, messages: list[str]) -> DAG:
     return dag
 
 
+def input_assets(spec: DataProductSpec) -> list[Asset]:
+    return [product_asset(p.product, p.port) for p in spec.product_inputs]
+
+
 def output_assets(spec: DataProductSpec) -> list[Asset]:
     return [product_asset(spec.id, port.name) for port in spec.output_ports]
 
@@ -115,7 +114,7 @@ def schedule_for(spec: DataProductSpec):
     """Cron for products that read no product; the input ports' assets (all or any) otherwise,
     or either of the two when the spec gives a cron as well."""
     cron = _cron(spec)
-    inputs = [product_asset(p.product, p.port) for p in spec.product_inputs]
+    inputs = input_assets(spec)
     if not inputs:
         return cron
     trigger = spec.schedule.trigger if spec.schedule else "all"

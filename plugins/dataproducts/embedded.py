@@ -184,8 +184,7 @@ class EmbeddedAirflow:
         return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
 
     def runs_since(self, dag_id: str, since: str) -> list[dict]:
-        runs = self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="queued_at")["dag_runs"]
-        return [r for r in runs if (r.get("queued_at") or "") >= since]
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after", run_after_gte=since)["dag_runs"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Optional[dict]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"
@@ -204,7 +203,8 @@ class EmbeddedAirflow:
 
 
 def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
-    """Trigger the roots for the business date; wait until every product ran and nothing is active."""
+    """Trigger the roots for the business date; wait until every product has built that date
+    (or a run failed) and no run is active."""
     from dataproducts.naming import DAG_TAG
 
     products = set(mesh.products)
@@ -215,21 +215,22 @@ def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: 
     for root in mesh.roots():
         airflow.trigger(root, {"business_date": business_date})
     deadline = time.monotonic() + timeout
+    built: dict[tuple[str, str], Optional[str]] = {}  # (dag, run) -> business date its build produced
     while True:
         runs = {pid: airflow.runs_since(pid, since) for pid in products}
-        settled = all(runs[pid] and all(r["state"] not in ACTIVE_STATES for r in runs[pid]) for pid in products)
+        active = [r for rs in runs.values() for r in rs if r["state"] in ACTIVE_STATES]
+        for pid, items in runs.items():
+            for run in items:
+                if run["state"] == "success" and (pid, run["dag_run_id"]) not in built:
+                    built[(pid, run["dag_run_id"])] = (airflow.xcom(pid, run["dag_run_id"], "build") or {}).get("business_date")
+        done = {pid for (pid, _), date in built.items() if date == business_date}
         failed = any(r["state"] == "failed" for rs in runs.values() for r in rs)
-        if settled or (failed and _quiet(runs)):
+        if not active and (done == products or failed):
             break
         if time.monotonic() > deadline:
-            waiting = sorted(pid for pid in products if not runs[pid] or any(r["state"] in ACTIVE_STATES for r in runs[pid]))
-            raise TimeoutError(f"the mesh did not finish within {timeout:.0f} s; still waiting for {waiting}")
+            raise TimeoutError(f"the mesh did not finish within {timeout:.0f} s; still waiting for {sorted(products - done)}")
         time.sleep(3)
     return _records(airflow, runs)
-
-
-def _quiet(runs: dict[str, list[dict]]) -> bool:
-    return not any(r["state"] in ACTIVE_STATES for rs in runs.values() for r in rs)
 
 
 def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[ProductRun]:
@@ -258,7 +259,9 @@ def report(records: list[ProductRun]) -> str:
     lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':44} {'date':10}  {'seconds':>7}  rows"]
     for i, r in enumerate(records, 1):
         cause = "manual trigger" if r.run_type == "manual" else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
-        rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items())) or "-"
+        rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items()))
+        if not rows:
+            rows = "skipped: not every input has published yet" if r.state == "success" else "-"
         lines.append(f"{i:>2}  {r.product_id:34} {r.state:8} {cause[:44]:44} {r.business_date or '-':10}  {_seconds(r):>7}  {rows}")
     return "\n".join(lines)
 

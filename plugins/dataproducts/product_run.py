@@ -46,6 +46,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     project = Project.from_env(Path(project_root))
     spec = load_product(project, product_id)
     dag_run = context["dag_run"]
+    _skip_until_every_input_published(spec, context)
     business_date, reason = resolve_business_date(
         conf=dag_run.conf,
         triggering_extras=triggering_extras(context),
@@ -72,6 +73,24 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         "row_counts": result.row_counts,
         "dbt_nodes": [n.__dict__ for n in result.nodes],
     }
+
+
+def _skip_until_every_input_published(spec: DataProductSpec, context) -> None:
+    """'trigger: any' runs on any input's event, but only once every input has published at least
+    once: before that, the other inputs' tables may not even exist."""
+    if spec.schedule is None or spec.schedule.trigger != "any":
+        return
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from dataproducts.assets import product_asset
+
+    never = [
+        naming.port_id(p.product, p.port)
+        for p in spec.product_inputs
+        if len(context["inlet_events"][product_asset(p.product, p.port)]) == 0
+    ]
+    if never:
+        raise AirflowSkipException(f"waiting for the first publication of {', '.join(never)} (trigger: any)")
 
 
 def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> None:
