@@ -14,7 +14,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Keep tests off the developer's own Airflow home and state.
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".local" / "test-airflow-home"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 BASE_SPEC = {
     "id": "inventory.listings",

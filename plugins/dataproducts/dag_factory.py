@@ -125,5 +125,9 @@ def schedule_for(spec: DataProductSpec):
 def _cron(spec: DataProductSpec) -> Optional[CronTriggerTimetable]:
     if spec.schedule is None or spec.schedule.cron is None:
         return None
-    # the interval makes data_interval_start the day being built (see business_date)
-    return CronTriggerTimetable(spec.schedule.cron, timezone=spec.schedule.timezone, interval=dt.timedelta(days=1))
+    # interval: data_interval_start is the day being built (see business_date).
+    # run_immediately: a new or unpaused product waits for its next tick; Airflow 3.3 treats
+    # False like None (it runs the previous tick when that is recent), a zero delta never does.
+    return CronTriggerTimetable(
+        spec.schedule.cron, timezone=spec.schedule.timezone, interval=dt.timedelta(days=1), run_immediately=dt.timedelta(0)
+    )

@@ -38,12 +38,13 @@ class ProductRun:
     end_date: Optional[str]
     business_date: Optional[str] = None
     row_counts: dict = field(default_factory=dict)
-    triggered_by: list[str] = field(default_factory=list)
+    triggered_by: list[str] = field(default_factory=list)  # producer DAGs whose asset events started this run
+    triggering_runs: list[str] = field(default_factory=list)  # and their run ids
 
 
-def airflow_env(project: Project, airflow_home: Path, port: int) -> dict[str, str]:
+def airflow_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__CORE__UNIT_TEST_MODE"}
     env.update(
         {
             "PATH": bin_dir + os.pathsep + env.get("PATH", ""),  # standalone calls `airflow` by name
@@ -54,7 +55,10 @@ def airflow_env(project: Project, airflow_home: Path, port: int) -> dict[str, st
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
             "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_port + 1),
             "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": _secret(airflow_home / "jwt_secret"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__DATAHUB__ENABLED": "False",  # dataproducts emits its own metadata, with an outbox
@@ -71,14 +75,25 @@ def airflow_env(project: Project, airflow_home: Path, port: int) -> dict[str, st
     return env
 
 
+def _secret(path: Path) -> str:
+    """One secret per Airflow home, shared by all its processes (tokens must verify across them)."""
+    if not path.is_file():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 class EmbeddedAirflow:
     """`airflow standalone` as a child process, and a small REST client for it."""
 
-    def __init__(self, project: Project, airflow_home: Path, port: int = 8080):
+    def __init__(self, project: Project, airflow_home: Path, port: int = 8080, log_port: int = 8793):
         self.project = project
         self.home = airflow_home
         self.port = port
-        self.env = airflow_env(project, airflow_home, port)
+        self.env = airflow_env(project, airflow_home, port, log_port)
         self.process: Optional[subprocess.Popen] = None
         self._token: Optional[str] = None
 
@@ -193,13 +208,12 @@ class EmbeddedAirflow:
         except urllib.error.HTTPError:
             return None
 
-    def triggering_dags(self, dag_id: str, run_id: str) -> list[str]:
+    def triggering_events(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/upstreamAssetEvents"
         try:
-            events = self.get(path)["asset_events"]
+            return self.get(path)["asset_events"]
         except urllib.error.HTTPError:
             return []
-        return sorted({e.get("source_dag_id") for e in events if e.get("source_dag_id")})
 
 
 def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
@@ -238,6 +252,7 @@ def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[Prod
     for pid, items in runs.items():
         for run in items:
             build = airflow.xcom(pid, run["dag_run_id"], "build") or {}
+            events = airflow.triggering_events(pid, run["dag_run_id"])
             records.append(
                 ProductRun(
                     product_id=pid,
@@ -249,7 +264,8 @@ def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[Prod
                     end_date=run.get("end_date"),
                     business_date=build.get("business_date"),
                     row_counts=build.get("row_counts") or {},
-                    triggered_by=airflow.triggering_dags(pid, run["dag_run_id"]),
+                    triggered_by=sorted({e["source_dag_id"] for e in events if e.get("source_dag_id")}),
+                    triggering_runs=sorted({e["source_run_id"] for e in events if e.get("source_run_id")}),
                 )
             )
     return sorted(records, key=lambda r: (r.start_date or "9999", r.product_id))

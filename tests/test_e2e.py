@@ -1,0 +1,126 @@
+"""End to end: `airflow standalone` in a temporary AIRFLOW_HOME runs the example mesh for real.
+
+Only the roots are triggered. Every other product must be started by the scheduler because its
+inputs' assets were updated: the test checks each consumer's run type, which producers' events
+triggered it, the business date it built, and the tables and row counts in DuckDB.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import duckdb
+import pytest
+
+from dataproducts.embedded import EmbeddedAirflow, run_mesh
+from dataproducts.mesh import load_mesh
+from dataproducts.project import Project
+
+pytestmark = pytest.mark.e2e
+
+BUSINESS_DATE = "2026-11-03"
+# The example's source data is generated with a fixed seed (dbt/landing/generate_seeds.py),
+# so the rows each output table holds for the business date are known.
+EXPECTED_ROWS = {
+    "inventory.listings": 411,
+    "inventory.vehicle_catalog": 27,
+    "user_behaviour.listing_engagement": 360,
+    "pricing.market_prices": 71,
+    "pricing.price_ratings": 411,
+    "advertising.campaign_performance": 11,
+    "advertising.promoted_listing_performance": 27,
+    "advertising.promotion_candidates": 40,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mesh_run(tmp_path_factory, compiled_repo):
+    state = tmp_path_factory.mktemp("state")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DATAPRODUCTS_STATE_DIR", str(state))
+    mp.setenv("DATAPRODUCTS_DUCKDB_PATH", str(state / "warehouse.duckdb"))
+    project = Project(compiled_repo)
+    airflow = EmbeddedAirflow(project, state / "airflow", port=free_port(), log_port=free_port())
+    airflow.prepare()
+    mesh = load_mesh(project)
+    try:
+        with airflow:
+            airflow.wait_until_up()
+            records = run_mesh(airflow, mesh, BUSINESS_DATE, timeout=600)
+            yield mesh, airflow, records, state / "warehouse.duckdb", airflow.import_errors()
+    finally:
+        mp.undo()
+
+
+def building_run(records, product_id):
+    """The run of a product that built the business date (an 'any' product may have skipped runs)."""
+    runs = [r for r in records if r.product_id == product_id and r.business_date == BUSINESS_DATE]
+    assert len(runs) == 1, f"{product_id}: expected one run that built {BUSINESS_DATE}, got {runs}"
+    return runs[0]
+
+
+def test_every_product_built_the_business_date(mesh_run):
+    mesh, _, records, _, import_errors = mesh_run
+    assert import_errors == []
+    assert [r for r in records if r.state != "success"] == []
+    assert {r.product_id for r in records if r.business_date == BUSINESS_DATE} == set(mesh.products)
+
+
+def test_roots_ran_from_the_trigger_and_consumers_from_asset_events(mesh_run):
+    mesh, _, records, _, _ = mesh_run
+    for product_id in mesh.run_order():
+        run = building_run(records, product_id)
+        upstream = set(mesh.upstream_products(product_id))
+        if not upstream:
+            assert run.run_type == "manual", product_id
+            continue
+        assert run.run_type == "asset_triggered", f"{product_id} was not started by the scheduler from asset events"
+        spec = mesh.products[product_id]
+        trigger = spec.schedule.trigger if spec.schedule else "all"
+        triggered_by = set(run.triggered_by)
+        if trigger == "all":
+            assert triggered_by == upstream, product_id
+        else:
+            assert triggered_by and triggered_by <= upstream, product_id
+
+
+def test_consumers_were_started_by_the_producer_runs_that_built_the_date(mesh_run):
+    mesh, _, records, _, _ = mesh_run
+    for product_id, spec in mesh.products.items():
+        if spec.schedule and spec.schedule.trigger == "any":
+            continue  # its building run may have been started by any one producer (checked above)
+        run = building_run(records, product_id)
+        for upstream in mesh.upstream_products(product_id):
+            assert building_run(records, upstream).run_id in run.triggering_runs, (upstream, product_id)
+
+
+def test_tables_hold_the_business_date_rows(mesh_run):
+    _, _, records, warehouse, _ = mesh_run
+    reported = {}
+    for record in records:
+        domain = record.product_id.split(".")[0]
+        for table, rows in record.row_counts.items():
+            reported[f"{domain}.{table}"] = rows
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        actual = {}
+        for table in EXPECTED_ROWS:
+            columns = {c[0] for c in db.execute(f"describe {table}").fetchall()}
+            where = f" where business_date = '{BUSINESS_DATE}'" if "business_date" in columns else ""
+            actual[table] = db.execute(f"select count(*) from {table}{where}").fetchone()[0]
+    assert actual == EXPECTED_ROWS
+    assert reported == EXPECTED_ROWS, "the row counts the runs report are the rows in the warehouse"
+
+
+def test_asset_events_carry_date_rows_and_dbt_run(mesh_run):
+    mesh, airflow, _, _, _ = mesh_run
+    events = airflow.get("/api/v2/assets/events", source_dag_id="pricing.market_prices")["asset_events"]
+    (event,) = [e for e in events if e["extra"].get("business_date") == BUSINESS_DATE]
+    assert event["extra"]["row_count"] == EXPECTED_ROWS["pricing.market_prices"]
+    assert event["extra"]["dbt_invocation_id"]
+    assert event["extra"]["table"] == "pricing.market_prices"
