@@ -1,0 +1,1 @@
+"""DataHub metadata: pure builders (catalog and run metadata), a durable outbox, and sinks."""

@@ -1,0 +1,43 @@
+"""What a product run reports to the catalogue; built by the run-time edge, read by the builder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One dbt test (or contract check) and its result."""
+
+    unique_id: str  # dbt unique id, e.g. test.inventory.not_null_listings_listing_id.abc123
+    status: str  # dbt status: pass | fail | error | warn | skipped
+    message: str = ""
+    column: Optional[str] = None
+    test_name: Optional[str] = None  # not_null, unique, accepted_values, ...
+    table: Optional[str] = None  # the output table the test is attached to
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    product_id: str
+    dag_id: str
+    run_id: str  # Airflow dag_run.run_id
+    try_number: int
+    business_date: Optional[str]  # YYYY-MM-DD, None when the run failed before choosing one
+    started_at_ms: int  # epoch milliseconds
+    ended_at_ms: int
+    succeeded: bool
+    failure_message: str = ""  # dbt's own error (or the spec error) when not succeeded
+    dbt_invocation_id: str = ""
+    row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows of the business date
+    tests: list[TestOutcome] = field(default_factory=list)
+    airflow_base_url: str = "http://localhost:8080"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunRecord":
+        tests = [TestOutcome(**t) for t in data.get("tests", [])]
+        return cls(**{**data, "tests": tests})

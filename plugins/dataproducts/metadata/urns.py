@@ -1,0 +1,108 @@
+"""DataHub URNs of everything a data product touches, built with DataHub's own builders.
+
+Conventions (checked against the acryl-datahub / acryl-datahub-airflow-plugin 1.7.0.17 source):
+
+- Tables: DataHub's dbt source names a node's warehouse table
+  ``make_dataset_urn_with_platform_instance(target_platform, "<database>.<schema>.<name>")`` with the
+  quotes stripped and, by default (``convert_urns_to_lowercase=True``), lower-cased
+  (datahub/ingestion/source/dbt/dbt_common.py: ``DBTNode.get_db_fqn`` / ``DBTNode.get_urn``). The
+  Postgres SQL source uses the same three-part, lower-case name. The platform is dbt's adapter
+  type ('duckdb', 'postgres'); env PROD; no platform instance unless one is configured.
+- Pipelines: the Airflow plugin builds ``DataFlowUrn.create_from_ids(orchestrator="airflow",
+  flow_id=dag.dag_id, env=<[datahub] cluster, default "prod">)`` and
+  ``DataJobUrn.create_from_ids(job_id=task.task_id, data_flow_urn=...)``
+  (datahub_airflow_plugin/client/airflow_generator.py: ``generate_dataflow``/``generate_datajob``).
+- Run instances: the plugin keys a task run as ``DataProcessInstanceKey(cluster, orchestrator="airflow",
+  id=f"{dag_id}_{task_id}_{run_id}")`` and a DAG run with ``id=run_id``. Ours is the product-level run
+  of one try, with an id in a namespace of its own (``dataproducts:<dag_id>:<run_id>:<try>``), so it
+  never lands on (or overwrites) an instance the plugin emits, while both hang off the same DataJob.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstanceKey
+from datahub.emitter import mce_builder
+from datahub.metadata.urns import DataProcessInstanceUrn, IncidentUrn
+
+from dataproducts.dbt_manifest import Relation
+
+DEFAULT_ENV = mce_builder.DEFAULT_ENV  # "PROD"
+AIRFLOW_ORCHESTRATOR = "airflow"
+AIRFLOW_CLUSTER = mce_builder.DEFAULT_FLOW_CLUSTER  # "prod", the plugin's default [datahub] cluster
+BUILD_TASK = "build"
+PUBLISH_TASK = "publish"
+DBT_PLATFORM = "dbt"
+
+
+def dataset_name(relation: Relation) -> str:
+    """'<database>.<schema>.<table>', as DataHub's dbt source names it (quotes stripped, lower-cased)."""
+    parts = [relation.database, relation.schema, relation.name]
+    return ".".join(p for p in parts if p).replace('"', "").lower()
+
+
+def dataset_urn(
+    manifest_adapter_type: str, relation: Relation, env: str = DEFAULT_ENV, platform_instance: Optional[str] = None
+) -> str:
+    if not manifest_adapter_type:
+        raise ValueError(f"no dbt adapter type for {relation.dotted}: is the manifest compiled?")
+    return mce_builder.make_dataset_urn_with_platform_instance(
+        platform=manifest_adapter_type.lower(),
+        name=dataset_name(relation),
+        platform_instance=platform_instance,
+        env=env,
+    )
+
+
+def data_product_urn(product_id: str) -> str:
+    return mce_builder.make_data_product_urn(product_id)
+
+
+def domain_urn(domain: str) -> str:
+    return mce_builder.make_domain_urn(domain)
+
+
+def owner_urn(team: str) -> str:
+    """The owning team as a corpGroup (the spec's owner.team is the identity provider's group)."""
+    return mce_builder.make_group_urn(team)
+
+
+def tag_urn(tag: str) -> str:
+    return mce_builder.make_tag_urn(tag)
+
+
+def data_flow_urn(dag_id: str, cluster: str = AIRFLOW_CLUSTER) -> str:
+    return mce_builder.make_data_flow_urn(AIRFLOW_ORCHESTRATOR, dag_id, cluster)
+
+
+def data_job_urn(dag_id: str, task_id: str, cluster: str = AIRFLOW_CLUSTER) -> str:
+    return mce_builder.make_data_job_urn_with_flow(data_flow_urn(dag_id, cluster), task_id)
+
+
+def assertion_urn(product_id: str, test_unique_id: str) -> str:
+    """Stable per (product, dbt test).
+
+    DataHub's dbt source keys a test's assertion as guid({platform: dbt, name: <test unique id>});
+    ours adds the product, so the two never write competing AssertionInfo aspects to one URN.
+    """
+    return mce_builder.make_assertion_urn(
+        mce_builder.datahub_guid({"platform": DBT_PLATFORM, "name": test_unique_id, "data_product": product_id})
+    )
+
+
+def incident_urn(product_id: str) -> str:
+    """One run-failure incident per product: a failure (re)opens it, a later success resolves it."""
+    return str(IncidentUrn(mce_builder.datahub_guid({"data_product": product_id, "incident": "product_run_failed"})))
+
+
+def data_process_instance_id(dag_id: str, run_id: str, try_number: int) -> str:
+    return f"dataproducts:{dag_id}:{run_id}:{try_number}"
+
+
+def data_process_instance_urn(dag_id: str, run_id: str, try_number: int, cluster: str = AIRFLOW_CLUSTER) -> str:
+    """Same key scheme as DataProcessInstance(orchestrator='airflow', cluster='prod', id=...).urn."""
+    key = DataProcessInstanceKey(
+        cluster=cluster, orchestrator=AIRFLOW_ORCHESTRATOR, id=data_process_instance_id(dag_id, run_id, try_number)
+    )
+    return str(DataProcessInstanceUrn(key.guid()))

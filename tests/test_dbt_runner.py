@@ -1,0 +1,64 @@
+"""dbt for real on DuckDB: a product's build, its idempotent reruns, and dbt's own error on failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from dataproducts import dbt_runner
+from dataproducts.project import Project
+
+D3, D4 = dt.date(2026, 11, 3), dt.date(2026, 11, 4)
+
+
+@pytest.fixture
+def warehouse(tmp_path, compiled_repo, monkeypatch):
+    """A fresh DuckDB warehouse with the landing data loaded."""
+    monkeypatch.setenv("DATAPRODUCTS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DATAPRODUCTS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(compiled_repo), "seed-landing"], check=True, capture_output=True)
+    return tmp_path / "warehouse.duckdb"
+
+
+def build_listings(project, date, work_dir):
+    return dbt_runner.build(project, "inventory", ["path:models/listings"], date, work_dir, ["listings"])
+
+
+def rows_by_date(path) -> dict[str, tuple]:
+    """business date -> (rows, a checksum of their content)"""
+    query = "select business_date, count(*), sum(hash(listing_id, price_eur, mileage_km)) from inventory.listings group by 1"
+    with duckdb.connect(str(path)) as db:  # same config as dbt-duckdb's open in-process connection
+        return {str(date): (rows, checksum) for date, rows, checksum in db.execute(query).fetchall()}
+
+
+def test_rerunning_a_date_rewrites_exactly_that_date(warehouse, tmp_path, compiled_repo, caplog):
+    project = Project(compiled_repo)
+    caplog.set_level(logging.INFO)
+    first = build_listings(project, D3, tmp_path / "run1")
+    assert first.row_counts["listings"] > 0 and first.invocation_id
+    assert any("Completed successfully" in r.getMessage() for r in caplog.records), "dbt's log reaches our logger"
+    after_first = rows_by_date(warehouse)
+    build_listings(project, D3, tmp_path / "run2")
+    assert rows_by_date(warehouse) == after_first
+    build_listings(project, D4, tmp_path / "run3")
+    after_other_date = rows_by_date(warehouse)
+    assert set(after_other_date) == {"2026-11-03", "2026-11-04"}
+    assert after_other_date["2026-11-03"] == after_first["2026-11-03"]
+
+
+def test_a_failing_dbt_test_fails_the_build_with_dbts_message(warehouse, tmp_path, compiled_repo, monkeypatch):
+    copy = tmp_path / "repo"
+    shutil.copytree(compiled_repo / "dbt", copy / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    model = copy / "dbt" / "inventory" / "models" / "listings" / "listings.sql"
+    model.write_text(model.read_text().replace("r.listing_id,", "cast(null as varchar) as listing_id,", 1))
+    with pytest.raises(dbt_runner.DbtFailed) as failure:
+        build_listings(Project(copy), D3, tmp_path / "run")
+    message = str(failure.value)
+    assert message.startswith("dbt build failed for path:models/listings (2026-11-03): test.inventory.not_null_listings_listing_id")
+    assert "Got 411 results, configured to fail if != 0" in message

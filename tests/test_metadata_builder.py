@@ -1,0 +1,345 @@
+"""DataHub metadata builder: golden files of the example mesh, plus focused checks a golden can't hide.
+
+Regenerate the goldens with: UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_metadata_builder.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from datahub.emitter.mcp import MetadataChangeProposalWrapper
+from datahub.ingestion.sink.file import write_metadata_file
+from datahub.metadata import schema_classes as models
+from datahub.testing.compare_metadata_json import diff_metadata_json
+
+from dataproducts.metadata import builder, urns
+from dataproducts.metadata.run_record import RunRecord
+from dataproducts.metadata.run_record import TestOutcome as Outcome  # not a test class
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+BASE_URL = "http://localhost:8080"
+GIT_REVISION = "test-rev"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+RUN_PRODUCT = "pricing.market_prices"
+T0 = 1_793_700_000_000  # 2026-11-03T...Z, fixed
+
+SUCCESS = RunRecord(
+    product_id=RUN_PRODUCT,
+    dag_id=RUN_PRODUCT,
+    run_id="asset_triggered__2026-11-03T01:30:00+00:00",
+    try_number=1,
+    business_date="2026-11-03",
+    started_at_ms=T0,
+    ended_at_ms=T0 + 42_000,
+    succeeded=True,
+    dbt_invocation_id="11111111-2222-3333-4444-555555555555",
+    row_counts={"market_prices": 57},
+    tests=[
+        Outcome("test.pricing.not_null_market_prices_business_date.9313d453d4", "pass", column="business_date",
+                    test_name="not_null", table="market_prices"),
+        Outcome("test.pricing.unique_market_prices_market_key.0a1b2c3d4e", "pass", column="market_key",
+                    test_name="unique", table="market_prices"),
+    ],
+)
+
+FAILURE = RunRecord(
+    product_id=RUN_PRODUCT,
+    dag_id=RUN_PRODUCT,
+    run_id="manual__2026-11-04T06:00:00+00:00",
+    try_number=2,
+    business_date="2026-11-04",
+    started_at_ms=T0 + 86_400_000,
+    ended_at_ms=T0 + 86_430_000,
+    succeeded=False,
+    failure_message="Failure in test unique_market_prices_market_key: Got 2 results, configured to fail if != 0",
+    dbt_invocation_id="66666666-7777-8888-9999-000000000000",
+    tests=[
+        Outcome("test.pricing.not_null_market_prices_business_date.9313d453d4", "pass", column="business_date",
+                    test_name="not_null", table="market_prices"),
+        Outcome("test.pricing.unique_market_prices_market_key.0a1b2c3d4e", "fail", message="Got 2 results",
+                    column="market_key", test_name="unique", table="market_prices"),
+    ],
+)
+
+
+@pytest.fixture(scope="session")
+def mesh(compiled_repo):
+    from dataproducts.mesh import load_mesh
+    from dataproducts.project import Project
+
+    loaded = load_mesh(Project(compiled_repo))
+    assert not loaded.errors, loaded.errors
+    return loaded
+
+
+def _manifest(mesh, product_id):
+    from dataproducts.dbt_manifest import load_manifest
+
+    spec = mesh.products[product_id]
+    return load_manifest(mesh.project.manifest_path(spec.transform.dbt.project))
+
+
+def _aspects(mcps, urn, aspect_class):
+    return [m.aspect for m in mcps if m.entityUrn == urn and isinstance(m.aspect, aspect_class)]
+
+
+def _one(mcps, urn, aspect_class):
+    found = _aspects(mcps, urn, aspect_class)
+    assert len(found) == 1, f"{len(found)} {aspect_class.__name__} aspects on {urn}"
+    return found[0]
+
+
+def _check_golden(mcps: list[MetadataChangeProposalWrapper], name: str, tmp_path: Path) -> None:
+    assert all(isinstance(m, MetadataChangeProposalWrapper) for m in mcps)
+    output = tmp_path / f"{name}.json"
+    write_metadata_file(output, mcps)
+    golden = GOLDEN_DIR / f"{name}.json"
+    if UPDATE or not golden.exists():
+        if not UPDATE:
+            pytest.fail(f"{golden} is missing; run with UPDATE_GOLDEN=1 to create it")
+        GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+        golden.write_text(output.read_text())
+        return
+    produced = json.loads(output.read_text())
+    expected = json.loads(golden.read_text())
+    diff = diff_metadata_json(produced, expected)  # DataHub's own, readable per-aspect diff
+    assert not diff, f"{name}: metadata differs from {golden} (UPDATE_GOLDEN=1 to accept):\n" + (
+        diff.pretty() if hasattr(diff, "pretty") else str(diff)
+    )
+    # DataHub's diff ignores timestamps and order; ours are deterministic, so hold them exactly too.
+    assert produced == expected, f"{name}: order or timestamps differ from {golden} (UPDATE_GOLDEN=1 to accept)"
+
+
+# ---------------------------------------------------------------- goldens
+
+
+@pytest.mark.parametrize(
+    "product_id",
+    [
+        "advertising.campaign_performance",
+        "advertising.promotion_candidates",
+        "inventory.listings",
+        "inventory.vehicle_catalog",
+        "pricing.market_prices",
+        "pricing.price_ratings",
+        "user_behaviour.listing_engagement",
+    ],
+)
+def test_catalog_golden(mesh, product_id, tmp_path):
+    assert product_id in mesh.products
+    _check_golden(builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL), f"catalog_{product_id}", tmp_path)
+
+
+def test_every_product_has_a_golden(mesh):
+    assert {f"catalog_{pid}.json" for pid in mesh.products} <= {p.name for p in GOLDEN_DIR.glob("catalog_*.json")}
+
+
+def test_run_success_golden(mesh, tmp_path):
+    _check_golden(builder.run_mcps(mesh, SUCCESS), "run_success", tmp_path)
+
+
+def test_run_failure_golden(mesh, tmp_path):
+    _check_golden(builder.run_mcps(mesh, FAILURE), "run_failure", tmp_path)
+
+
+def test_removed_golden(tmp_path):
+    _check_golden(builder.removed_mcps(RUN_PRODUCT, []), "removed", tmp_path)
+
+
+# ---------------------------------------------------------------- focused checks
+
+
+def test_output_dataset_urn_matches_dbt_and_warehouse_ingestion(mesh):
+    manifest = _manifest(mesh, "inventory.listings")
+    db = manifest.model_for_table("listings").relation.database
+    assert db
+    expected = f"urn:li:dataset:(urn:li:dataPlatform:duckdb,{db.lower()}.inventory.listings,PROD)"
+    datasets = builder.product_datasets(mesh, "inventory.listings")
+    assert [o.urn for o in datasets.outputs] == [expected]
+    mcps = builder.catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
+    assert _one(mcps, expected, models.SubTypesClass).typeNames == ["Table"]
+    assert _one(mcps, expected, models.StatusClass).removed is False
+
+
+def test_dataset_urn_is_lower_case_and_unquoted():
+    from dataproducts.dbt_manifest import Relation
+
+    urn = urns.dataset_urn("postgres", Relation('"Warehouse"', "Pricing", "Market_Prices"))
+    assert urn == "urn:li:dataset:(urn:li:dataPlatform:postgres,warehouse.pricing.market_prices,PROD)"
+
+
+def test_market_prices_reads_both_inventory_outputs(mesh):
+    listings = builder.product_datasets(mesh, "inventory.listings").outputs[0].urn
+    catalog = builder.product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
+    market = builder.product_datasets(mesh, "pricing.market_prices").outputs[0].urn
+    mcps = builder.catalog_mcps(mesh, "pricing.market_prices", GIT_REVISION, BASE_URL)
+    lineage = _one(mcps, market, models.UpstreamLineageClass)
+    assert sorted(u.dataset for u in lineage.upstreams) == sorted([listings, catalog])
+    # Column lineage from the SQL parser: a direct copy and a derived column, tied to the right tables.
+    by_column = {f.downstreams[0]: f.upstreams for f in lineage.fineGrainedLineages}
+    field = f"urn:li:schemaField:({market},segment)"
+    assert by_column[field] == [f"urn:li:schemaField:({catalog},segment)"]
+    assert by_column[f"urn:li:schemaField:({market},median_price_eur)"] == [f"urn:li:schemaField:({listings},price_eur)"]
+    assert f"urn:li:schemaField:({market},business_date)" not in by_column  # a literal has no upstream column
+    # The build job sees the same datasets.
+    io = _one(mcps, urns.data_job_urn("pricing.market_prices", "build"), models.DataJobInputOutputClass)
+    assert io.inputDatasets == sorted([listings, catalog]) and io.outputDatasets == [market]
+
+
+def test_no_column_lineage_is_guessed_for_unrenderable_sql(mesh):
+    # listings.sql calls the dbt.datediff macro, which only a dbt compile can render.
+    mcps = builder.catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
+    out = builder.product_datasets(mesh, "inventory.listings").outputs[0].urn
+    assert not _one(mcps, out, models.UpstreamLineageClass).fineGrainedLineages
+
+
+def test_per_output_lineage_follows_the_dbt_graph(mesh):
+    datasets = builder.product_datasets(mesh, "advertising.campaign_performance")
+    mcps = builder.catalog_mcps(mesh, "advertising.campaign_performance", GIT_REVISION, BASE_URL)
+    by_table = {o.relation.name: o.urn for o in datasets.outputs}
+    inputs = {i.port_name: i.urn for i in datasets.inputs}
+    daily = _one(mcps, by_table["campaign_performance"], models.UpstreamLineageClass)
+    per_listing = _one(mcps, by_table["promoted_listing_performance"], models.UpstreamLineageClass)
+    assert {u.dataset for u in daily.upstreams} == set(inputs.values())
+    # promoted_listing_performance reads the ephemeral int_ad_delivery only, not the campaigns table
+    assert {u.dataset for u in per_listing.upstreams} == {inputs["ad_impressions"], inputs["listing_engagement"]}
+
+
+def test_data_product_assets_are_exactly_its_output_datasets(mesh):
+    for product_id in mesh.products:
+        outputs = sorted(o.urn for o in builder.product_datasets(mesh, product_id).outputs)
+        mcps = builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
+        props = _one(mcps, urns.data_product_urn(product_id), models.DataProductPropertiesClass)
+        assert sorted(a.destinationUrn for a in props.assets) == outputs
+        assert all(a.outputPort is True for a in props.assets)
+        assert all(a.created.time == 0 for a in props.assets)
+        assert props.externalUrl == f"{BASE_URL}/dags/{product_id}"
+        assert props.customProperties["git_revision"] == GIT_REVISION
+        assert props.customProperties["product_id"] == product_id
+        ownership = _one(mcps, urns.data_product_urn(product_id), models.OwnershipClass)
+        team = mesh.products[product_id].owner.team
+        assert [(o.owner, o.type) for o in ownership.owners] == [(f"urn:li:corpGroup:{team}", "TECHNICAL_OWNER")]
+        assert _one(mcps, urns.data_product_urn(product_id), models.StatusClass).removed is False
+        domains = _one(mcps, urns.data_product_urn(product_id), models.DomainsClass).domains
+        assert domains == [f"urn:li:domain:{mesh.products[product_id].domain}"]
+
+
+def test_schema_follows_the_contract(mesh):
+    spec = mesh.products["inventory.vehicle_catalog"]
+    out = builder.product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
+    schema = _one(builder.catalog_mcps(mesh, spec.id, None, BASE_URL), out, models.SchemaMetadataClass)
+    assert [f.fieldPath for f in schema.fields] == [c.name for c in spec.output_ports[0].contract.columns]
+    fields = {f.fieldPath: f for f in schema.fields}
+    assert isinstance(fields["launch_year"].type.type, models.NumberTypeClass)
+    assert isinstance(fields["business_date"].type.type, models.DateTypeClass)
+    assert isinstance(fields["updated_at"].type.type, models.TimeTypeClass)
+    assert fields["vehicle_key"].nullable is False and fields["body_type"].nullable is True
+
+
+def test_flow_and_job_urns_match_the_airflow_plugin(mesh):
+    pytest.importorskip("datahub_airflow_plugin")
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+    from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstance
+    from datahub_airflow_plugin._config import get_lineage_config
+    from datahub_airflow_plugin.client.airflow_generator import AirflowGenerator
+
+    config = get_lineage_config()
+    dag_id = "pricing.market_prices"
+    with DAG(dag_id=dag_id, schedule=None) as dag:
+        build = EmptyOperator(task_id="build")
+    flow = AirflowGenerator.generate_dataflow(config, dag)
+    job = AirflowGenerator.generate_datajob(config.cluster, build, dag, config=config)
+    assert urns.data_flow_urn(dag_id) == str(flow.urn) == "urn:li:dataFlow:(airflow,pricing.market_prices,prod)"
+    assert urns.data_job_urn(dag_id, "build") == str(job.urn)
+    # The plugin's task-run instance (run_datajob) and ours coexist: same template, different URNs.
+    theirs = DataProcessInstance.from_datajob(job, id=f"{dag_id}_build_{SUCCESS.run_id}")
+    ours = urns.data_process_instance_urn(dag_id, SUCCESS.run_id, SUCCESS.try_number)
+    assert str(theirs.urn) != ours
+    mcps = builder.catalog_mcps(mesh, dag_id, GIT_REVISION, BASE_URL)
+    assert _one(mcps, str(flow.urn), models.DataFlowInfoClass).externalUrl == f"{BASE_URL}/dags/{dag_id}"
+    assert _one(mcps, str(job.urn), models.DataJobInfoClass).type == "COMMAND"
+
+
+def test_failed_run_opens_an_incident_and_fails(mesh):
+    mcps = builder.run_mcps(mesh, FAILURE)
+    dpi = urns.data_process_instance_urn(FAILURE.dag_id, FAILURE.run_id, FAILURE.try_number)
+    events = _aspects(mcps, dpi, models.DataProcessInstanceRunEventClass)
+    assert [e.status for e in events] == ["STARTED", "COMPLETE"]
+    assert events[1].result.type == "FAILURE" and events[1].timestampMillis == FAILURE.ended_at_ms
+    assert events[1].durationMillis == FAILURE.ended_at_ms - FAILURE.started_at_ms
+    props = _one(mcps, dpi, models.DataProcessInstancePropertiesClass)
+    assert props.customProperties["failure_message"] == FAILURE.failure_message
+    assert _one(mcps, dpi, models.DataProcessInstanceRelationshipsClass).parentTemplate == urns.data_job_urn(
+        FAILURE.dag_id, "build"
+    )
+    incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
+    market = builder.product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
+    assert incident.type == "OPERATIONAL" and incident.status.state == "ACTIVE"
+    assert incident.description == FAILURE.failure_message
+    assert RUN_PRODUCT in incident.title and "2026-11-04" in incident.title
+    assert incident.entities == [urns.data_product_urn(RUN_PRODUCT), market]
+    failed = urns.assertion_urn(RUN_PRODUCT, "test.pricing.unique_market_prices_market_key.0a1b2c3d4e")
+    run_event = _one(mcps, failed, models.AssertionRunEventClass)
+    assert run_event.result.type == "FAILURE" and run_event.asserteeUrn == market
+    assert not [m for m in mcps if isinstance(m.aspect, models.OperationClass)]  # nothing was published
+
+
+def test_successful_run_resolves_the_incident(mesh):
+    mcps = builder.run_mcps(mesh, SUCCESS)
+    dpi = urns.data_process_instance_urn(SUCCESS.dag_id, SUCCESS.run_id, SUCCESS.try_number)
+    events = _aspects(mcps, dpi, models.DataProcessInstanceRunEventClass)
+    assert [e.status for e in events] == ["STARTED", "COMPLETE"] and events[1].result.type == "SUCCESS"
+    incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
+    assert incident.status.state == "RESOLVED"
+    assert urns.incident_urn(RUN_PRODUCT) in {m.entityUrn for m in builder.run_mcps(mesh, FAILURE)}
+    market = builder.product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
+    operation = _one(mcps, market, models.OperationClass)
+    assert operation.numAffectedRows == 57 and operation.lastUpdatedTimestamp == SUCCESS.ended_at_ms
+    assert _one(mcps, market, models.DatasetProfileClass).rowCount == 57
+    for outcome in SUCCESS.tests:
+        assertion = urns.assertion_urn(RUN_PRODUCT, outcome.unique_id)
+        info = _one(mcps, assertion, models.AssertionInfoClass)
+        assert info.type == "DATASET" and info.datasetAssertion.dataset == market
+        assert info.datasetAssertion.fields == [f"urn:li:schemaField:({market},{outcome.column})"]
+        assert _one(mcps, assertion, models.AssertionRunEventClass).result.type == "SUCCESS"
+    # A caller that knows there was never an incident can leave it out.
+    quiet = builder.run_mcps(mesh, SUCCESS, resolve_incident=False)
+    assert urns.incident_urn(RUN_PRODUCT) not in {m.entityUrn for m in quiet}
+
+
+def test_output_is_deterministic(mesh):
+    def dump(mcps):
+        return [m.to_obj() for m in mcps]
+
+    for product_id in mesh.products:
+        first = builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
+        assert dump(first) == dump(builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL))
+        assert all(not m.changeType or m.changeType == "UPSERT" for m in first)
+    assert dump(builder.run_mcps(mesh, FAILURE)) == dump(builder.run_mcps(mesh, FAILURE))
+
+
+def test_urns_are_stable_and_distinct():
+    assert urns.assertion_urn("a.b", "test.x.y") == urns.assertion_urn("a.b", "test.x.y")
+    assert urns.assertion_urn("a.b", "test.x.y") != urns.assertion_urn("a.c", "test.x.y")
+    assert urns.incident_urn("a.b") != urns.incident_urn("a.c")
+    assert urns.data_process_instance_urn("d", "r", 1) != urns.data_process_instance_urn("d", "r", 2)
+    assert urns.owner_urn("pricing") == "urn:li:corpGroup:pricing"
+    assert urns.domain_urn("pricing") == "urn:li:domain:pricing"
+    assert urns.data_product_urn("pricing.market_prices") == "urn:li:dataProduct:pricing.market_prices"
+
+
+def test_removed_marks_only_the_product_and_its_pipeline():
+    mcps = builder.removed_mcps(RUN_PRODUCT, ["urn:li:dataset:(urn:li:dataPlatform:duckdb,w.pricing.market_prices,PROD)"])
+    assert {m.entityUrn for m in mcps} == {
+        urns.data_product_urn(RUN_PRODUCT),
+        urns.data_flow_urn(RUN_PRODUCT),
+        urns.data_job_urn(RUN_PRODUCT, "build"),
+        urns.data_job_urn(RUN_PRODUCT, "publish"),
+    }
+    assert all(isinstance(m.aspect, models.StatusClass) and m.aspect.removed for m in mcps)
