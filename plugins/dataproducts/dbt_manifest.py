@@ -31,9 +31,18 @@ class Model:
     compiled_code: str
 
 
+@dataclass(frozen=True)
+class TestNode:
+    unique_id: str
+    test_name: Optional[str]  # generic test name: not_null, unique, accepted_values, ...
+    column: Optional[str]
+    table: Optional[str]  # alias of the model the test is attached to
+
+
 class Manifest:
     def __init__(self, raw: dict, path: Path):
         self.path = path
+        self.raw = raw  # the whole manifest, for readers that need more than the accessors below
         self.adapter_type: str = raw.get("metadata", {}).get("adapter_type", "")
         self.project_name: str = raw.get("metadata", {}).get("project_name", "")
         self._nodes: dict = raw.get("nodes", {})
@@ -60,6 +69,19 @@ class Manifest:
             if column and test_name:
                 result.setdefault(column, set()).add(test_name)
         return result
+
+    def test(self, unique_id: str) -> Optional[TestNode]:
+        node = self._nodes.get(unique_id)
+        if not node or node.get("resource_type") != "test":
+            return None
+        metadata = node.get("test_metadata") or {}
+        model = self._nodes.get(node.get("attached_node") or "", {})
+        return TestNode(
+            unique_id=unique_id,
+            test_name=metadata.get("name"),
+            column=node.get("column_name") or metadata.get("kwargs", {}).get("column_name"),
+            table=(model.get("alias") or model.get("name")) if model else None,
+        )
 
     def source_relation(self, schema: str, table: str) -> Optional[Relation]:
         for source in self._sources.values():

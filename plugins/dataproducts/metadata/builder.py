@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Iterable, Optional
 
 from datahub.api.entities.datajob import DataFlow, DataJob
@@ -200,17 +198,6 @@ def _upstream_inputs(datasets: ProductDatasets, output: OutputDataset) -> list[I
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=32)
-def _raw_manifest(path: str, mtime: float) -> dict:
-    with open(path, "rb") as handle:
-        return json.load(handle)
-
-
-def _raw(manifest: Manifest) -> dict:
-    path = Path(manifest.path)
-    return _raw_manifest(str(path), path.stat().st_mtime)
-
-
 _JINJA = re.compile(r"\{\{|\{%|\{#")
 _Q = r"""['"]([^'"]+)['"]"""
 _SOURCE = re.compile(r"\{\{\s*source\(\s*" + _Q + r"\s*,\s*" + _Q + r"\s*\)\s*\}\}")
@@ -228,7 +215,7 @@ def renderable_sql(manifest: Manifest, model: Model) -> Optional[str]:
     code = model.compiled_code or ""
     if not _JINJA.search(code):
         return code or None
-    raw = _raw(manifest)
+    raw = manifest.raw
     node = raw.get("nodes", {}).get(model.unique_id, {})
     if node.get("compiled_code"):
         return None  # compiled code with Jinja left in it: not something to second-guess
@@ -279,7 +266,7 @@ def fine_grained_lineage(
         for item in upstream_inputs:
             documented = {c.name: c.type.value for c in item.columns}
             if not documented and item.source_unique_id:
-                source = _raw(datasets.manifest).get("sources", {}).get(item.source_unique_id, {})
+                source = datasets.manifest.raw.get("sources", {}).get(item.source_unique_id, {})
                 documented = {
                     name: (col.get("data_type") or "unknown") for name, col in sorted((source.get("columns") or {}).items())
                 }
@@ -664,7 +651,7 @@ def _test_kwargs(datasets: Optional[ProductDatasets], unique_id: str) -> dict[st
     """The generic test's arguments from the manifest (model and column left out), as strings."""
     if datasets is None:
         return {}
-    node = _raw(datasets.manifest).get("nodes", {}).get(unique_id) or {}
+    node = datasets.manifest.raw.get("nodes", {}).get(unique_id) or {}
     kwargs = (node.get("test_metadata") or {}).get("kwargs") or {}
     return {
         k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
