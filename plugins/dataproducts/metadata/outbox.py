@@ -1,0 +1,343 @@
+"""A durable, ordered outbox for DataHub metadata.
+
+"DataHub being down must never fail the data and must never lose the metadata": a run
+writes its metadata here (a local, fsync'ed file per batch) and returns; a flush then
+delivers the pending batches, oldest first, to a sink (DataHub GMS over REST, a file,
+DataHub Lite). A batch leaves the outbox only after the sink accepted every MCP of it.
+
+Layout of the outbox directory::
+
+    <dir>/01764478323123456789-1a2b3c4d-n00012-inventory.listings_run1.json   a pending batch:
+          write time (ns, 20 digits: names sort in write order), random, MCP count, sanitized batch id
+    <dir>/.tmp-....part          a write in progress (or left by a crash; ignored, swept after an hour)
+    <dir>/.flush.lock            flock'ed by the one flusher at a time
+    <dir>/sent/                  the last `keep_sent` delivered batches, for debugging (bounded)
+    <dir>/quarantine/            batch files that could not be parsed (never deleted automatically)
+
+Batch file format: a JSON array of ``MetadataChangeProposalWrapper.to_obj()`` objects, i.e.
+DataHub's file format with the aspect as a nested JSON string (what the file sink writes
+with ``legacy_nested_json_string: true``). ``MetadataChangeProposalWrapper.from_obj`` turns
+it back into equal wrappers, and DataHub's own file source
+(``datahub.ingestion.source.file.read_metadata_file``, ``datahub ingest`` with a ``file``
+source) reads it too, so an operator can replay a batch by hand.
+
+Delivery is at-least-once: if the process dies after the sink accepted a batch but before
+the file was removed, the next flush sends the batch again. That is harmless because every
+MCP is a plain UPSERT of a whole aspect, and upserts are idempotent (the same aspect value
+written twice leaves the same state; DataHub and DataHub Lite do not even create a new
+version for an unchanged value). The outbox stamps ``systemMetadata.lastObserved`` when the
+batch is written (when the caller left it unset), so a re-send is byte-for-byte the same
+proposal and DataHub records when the metadata was observed, not when an outage ended.
+
+Writing the same ``batch_id`` twice keeps both batches (distinct files, both delivered in
+write order): the outbox never deduplicates, so nothing a caller wrote can be lost; the
+later batch wins for any aspect both contain, which is what "the last run wins" needs.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional, Protocol
+
+logger = logging.getLogger(__name__)
+
+BATCH_NAME = re.compile(r"^(?P<ns>\d{20})-(?P<rand>[0-9a-f]{8})-n(?P<count>\d{5,})-(?P<label>[A-Za-z0-9._-]*)\.json$")
+TMP_PREFIX = ".tmp-"
+LOCK_NAME = ".flush.lock"
+SENT_DIR = "sent"
+QUARANTINE_DIR = "quarantine"
+STALE_TMP_SEC = 3600  # a leftover temp file older than this is a crash's, not a write in progress
+_MAX_LABEL = 100
+
+_clock_lock = threading.Lock()
+_last_ns = 0
+
+
+def _monotonic_ns() -> int:
+    """Wall-clock nanoseconds, strictly increasing within this process (names sort in write order)."""
+    global _last_ns
+    with _clock_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        return _last_ns
+
+
+def safe_label(batch_id: str) -> str:
+    """A file-name-safe rendering of free-text batch ids: no separators, no leading dots, bounded."""
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(batch_id)).strip("._-")
+    label = re.sub(r"\.{2,}", ".", label)
+    return label[:_MAX_LABEL] or "batch"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:  # pragma: no cover - some filesystems refuse fsync on directories
+        if e.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}-{path.name}.part"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class Sink(Protocol):
+    def emit(self, mcps: list) -> None: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class CorruptBatch(Exception):
+    """A batch file that cannot be turned back into MCPs."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    path: Path
+    label: str  # the sanitized batch id
+    written_ns: int
+    mcp_count: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    sent_batches: int
+    sent_mcps: int
+    remaining_batches: int
+    error: Optional[str] = None
+    remaining_mcps: int = 0
+    quarantined: int = 0
+    busy: bool = False  # another flush held the lock; nothing was attempted
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _stamp_system_metadata(obj: dict, now_ms: int) -> dict:
+    """Set systemMetadata.lastObserved (when unset) on a serialized MCP, so re-sends are identical."""
+    system_metadata = obj.get("systemMetadata")
+    if system_metadata is None:
+        from datahub.metadata.schema_classes import SystemMetadataClass
+
+        obj["systemMetadata"] = SystemMetadataClass(lastObserved=now_ms).to_obj()
+    elif not system_metadata.get("lastObserved"):
+        system_metadata["lastObserved"] = now_ms
+    return obj
+
+
+def mcp_from_obj(obj: dict) -> Any:
+    """A serialized MCP back to a MetadataChangeProposalWrapper (or a raw MCP for unknown aspects)."""
+    from datahub.emitter.mcp import MetadataChangeProposalWrapper
+
+    # from_obj rewrites obj["aspect"] in place for the simplified form: hand it a copy.
+    item = MetadataChangeProposalWrapper.from_obj(json.loads(json.dumps(obj)))
+    if not item.validate():
+        raise ValueError(f"invalid MCP for {obj.get('entityUrn')!r} aspect {obj.get('aspectName')!r}")
+    return item
+
+
+class Outbox:
+    """A directory of pending metadata batches; see the module docstring."""
+
+    def __init__(self, directory: Path | str, keep_sent: int = 20) -> None:
+        self.directory = Path(directory)
+        self.keep_sent = keep_sent
+
+    # ------------------------------------------------------------------ writing
+    def write(self, batch_id: str, mcps: Iterable[Any]) -> Path:
+        """Durably add one batch; returns its file. Raises if the batch cannot be serialized or written."""
+        now_ms = int(time.time() * 1000)
+        objs = [_stamp_system_metadata(mcp.to_obj(), now_ms) for mcp in mcps]
+        data = json.dumps(objs, indent=1).encode()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Strictly after every pending batch, even if the wall clock stepped back since it was written.
+        newest = max((b.written_ns for b in self.pending()), default=0)
+        ns = max(_monotonic_ns(), newest + 1)
+        name = f"{ns:020d}-{secrets.token_hex(4)}-n{len(objs):05d}-{safe_label(batch_id)}.json"
+        path = self.directory / name
+        assert path.parent == self.directory  # the label has no separators; belt and braces
+        atomic_write_bytes(path, data)
+        logger.debug("outbox: wrote batch %s (%d MCPs)", name, len(objs))
+        return path
+
+    # ------------------------------------------------------------------ reading
+    def pending(self) -> list[Batch]:
+        """Pending batches, oldest first (temp files, lock and sub-directories are not batches)."""
+        if not self.directory.is_dir():
+            return []
+        batches = []
+        for entry in os.scandir(self.directory):
+            match = BATCH_NAME.match(entry.name)
+            if match and entry.is_file(follow_symlinks=False):
+                batches.append(
+                    Batch(
+                        path=Path(entry.path),
+                        label=match["label"],
+                        written_ns=int(match["ns"]),
+                        mcp_count=int(match["count"]),
+                    )
+                )
+        batches.sort(key=lambda b: b.name)
+        return batches
+
+    def backlog(self) -> tuple[int, int]:
+        """(pending batches, pending MCPs), from the file names alone (cheap even for a long outage)."""
+        batches = self.pending()
+        return len(batches), sum(b.mcp_count for b in batches)
+
+    def read(self, batch: Batch | Path) -> list:
+        """The MCPs of a batch; raises CorruptBatch when the file cannot be parsed."""
+        path = batch.path if isinstance(batch, Batch) else Path(batch)
+        try:
+            objs = json.loads(path.read_bytes())
+            if not isinstance(objs, list):
+                raise ValueError("a batch file holds a JSON array")
+            return [mcp_from_obj(obj) for obj in objs]
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise CorruptBatch(f"{path.name}: {type(e).__name__}: {e}") from e
+
+    # ----------------------------------------------------------------- flushing
+    def flush(self, sink: Sink, max_batches: Optional[int] = None) -> FlushReport:
+        """Deliver pending batches to `sink`, oldest first; stop at the first failure.
+
+        Only one flush runs at a time (a non-blocking flock on `.flush.lock`): a flush that
+        finds the lock taken returns at once with ``busy=True``. A batch file is removed
+        (moved to the bounded `sent/`) only after ``sink.emit`` returned for all of its MCPs;
+        if the process dies in between, the batch is sent again next time, which idempotent
+        upserts make harmless. A file that cannot be parsed is moved to `quarantine/` and the
+        flush goes on with the next batch, so one bad file never blocks the queue.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                batches, mcps = self.backlog()
+                logger.info("outbox flush skipped: another flush is running; backlog %d batches, %d MCPs", batches, mcps)
+                return FlushReport(0, 0, batches, "another flush is running", remaining_mcps=mcps, busy=True)
+            try:
+                return self._flush_locked(sink, max_batches)
+            finally:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        finally:
+            os.close(lock_fd)
+
+    def _flush_locked(self, sink: Sink, max_batches: Optional[int]) -> FlushReport:
+        self._sweep_stale_temp_files()
+        sent_batches = sent_mcps = quarantined = 0
+        error: Optional[str] = None
+        for batch in self.pending():
+            if max_batches is not None and sent_batches >= max_batches:
+                break
+            try:
+                mcps = self.read(batch)
+            except FileNotFoundError:  # removed under us (by hand); nothing to send
+                continue
+            except CorruptBatch as e:
+                self._quarantine(batch, str(e))
+                quarantined += 1
+                continue
+            try:
+                if mcps:
+                    sink.emit(mcps)
+            except Exception as e:  # the sink failed: keep this batch and everything after it
+                error = f"{type(e).__name__}: {e}"
+                logger.warning("outbox: delivery of %s to %s failed, will retry: %s", batch.name, _describe(sink), error)
+                break
+            self._retire(batch)
+            sent_batches += 1
+            sent_mcps += len(mcps)
+        _fsync_dir(self.directory)
+        remaining_batches, remaining_mcps = self.backlog()
+        logger.info(
+            "outbox flush to %s: sent %d batches (%d MCPs)%s%s; backlog %d batches, %d MCPs",
+            _describe(sink),
+            sent_batches,
+            sent_mcps,
+            f", quarantined {quarantined}" if quarantined else "",
+            f", stopped on error: {error}" if error else "",
+            remaining_batches,
+            remaining_mcps,
+        )
+        return FlushReport(sent_batches, sent_mcps, remaining_batches, error, remaining_mcps, quarantined)
+
+    def _retire(self, batch: Batch) -> None:
+        if self.keep_sent <= 0:
+            batch.path.unlink(missing_ok=True)
+            return
+        sent = self.directory / SENT_DIR
+        sent.mkdir(exist_ok=True)
+        os.replace(batch.path, sent / batch.name)
+        kept = sorted(p for p in sent.iterdir() if BATCH_NAME.match(p.name))
+        for old in kept[: max(0, len(kept) - self.keep_sent)]:
+            old.unlink(missing_ok=True)
+
+    def _quarantine(self, batch: Batch, reason: str) -> None:
+        target_dir = self.directory / QUARANTINE_DIR
+        target_dir.mkdir(exist_ok=True)
+        os.replace(batch.path, target_dir / batch.name)
+        _fsync_dir(target_dir)
+        logger.error("outbox: quarantined unreadable batch %s to %s (%s)", batch.name, target_dir, reason)
+
+    def _sweep_stale_temp_files(self) -> None:
+        cutoff = time.time() - STALE_TMP_SEC
+        for path in self.directory.glob(f"{TMP_PREFIX}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    logger.info("outbox: removed %s, a temp file left by an interrupted write", path.name)
+            except FileNotFoundError:
+                pass
+
+    def quarantined(self) -> list[Path]:
+        directory = self.directory / QUARANTINE_DIR
+        return sorted(directory.iterdir()) if directory.is_dir() else []
+
+    def clear_sent(self) -> None:
+        shutil.rmtree(self.directory / SENT_DIR, ignore_errors=True)
+
+
+def _describe(sink: Any) -> str:
+    try:
+        return sink.describe()
+    except Exception:
+        return type(sink).__name__
+
