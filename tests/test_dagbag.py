@@ -21,7 +21,7 @@ def test_dags_folder_loads_one_dag_per_spec_without_errors(compiled_repo, monkey
     bag = dag_bag(compiled_repo, monkeypatch)
     specs = specs_by_id(compiled_repo)
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == sorted(specs)
+    assert sorted(bag.dag_ids) == sorted([*specs, naming.CATALOG_DAG_ID])
     assert len(specs) >= 6
     for product_id, document in specs.items():
         dag = bag.dags[product_id]
@@ -29,7 +29,8 @@ def test_dags_folder_loads_one_dag_per_spec_without_errors(compiled_repo, monkey
         assert {naming.DAG_TAG, f"domain:{document['domain']}"} <= set(dag.tags)
         assert dag.owner == document["owner"]["team"]
         assert document["description"].strip()[:40] in dag.doc_md
-        assert [t.task_id for t in dag.topological_sort()] == ["build", "publish"]
+        assert [t.task_id for t in dag.topological_sort()] == ["build", "publish", "emit_metadata"]
+        assert dag.get_task("emit_metadata").is_teardown, "metadata never decides the run's state"
         assert dag.get_task("build").pool == "dataproducts_warehouse"
         outlets = {a.name for a in dag.get_task("publish").outlets}
         assert outlets == {f"{product_id}.{p['name']}" for p in document["output_ports"]}
@@ -73,7 +74,7 @@ def test_one_broken_spec_breaks_only_its_own_dag(project_copy, monkeypatch):
     bag = dag_bag(project_copy, monkeypatch)
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == set(mesh.entries) | {f"{domain}.half_written"}
+    assert set(bag.dag_ids) == set(mesh.entries) | {f"{domain}.half_written", naming.CATALOG_DAG_ID}
     broken = bag.dags[victim]
     assert naming.BROKEN_TAG in broken.tags
     expected = f"product_specs/{domain}/{name}.yaml: output_ports[0].contract.columns[0].type: 'strng' is not allowed"

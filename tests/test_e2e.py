@@ -14,6 +14,8 @@ import pytest
 
 from dataproducts.embedded import EmbeddedAirflow, run_mesh
 from dataproducts.mesh import load_mesh
+from dataproducts.metadata import delivery, urns
+from dataproducts.metadata.sinks import open_lite
 from dataproducts.project import Project
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +55,7 @@ def mesh_run(tmp_path_factory, compiled_repo):
         with airflow:
             airflow.wait_until_up()
             records = run_mesh(airflow, mesh, BUSINESS_DATE, timeout=600)
+            assert delivery.flush(project).remaining_batches == 0
             yield mesh, airflow, records, state / "warehouse.duckdb", airflow.import_errors()
     finally:
         mp.undo()
@@ -124,3 +127,24 @@ def test_asset_events_carry_date_rows_and_dbt_run(mesh_run):
     assert event["extra"]["row_count"] == EXPECTED_ROWS["pricing.market_prices"]
     assert event["extra"]["dbt_invocation_id"]
     assert event["extra"]["table"] == "pricing.market_prices"
+
+
+def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
+    mesh, airflow, records, _, _ = mesh_run
+    summary = delivery.lite_summary(airflow.project)
+    assert sorted(summary.entities["dataProduct"]) == sorted(urns.data_product_urn(p) for p in mesh.products)
+    assert len(summary.entities["domain"]) == len(mesh.domains())
+    assert len(summary.entities["dataset"]) == len(EXPECTED_ROWS), "one dataset per output table"
+    building_runs = [r for r in records if r.business_date == BUSINESS_DATE]
+    assert summary.run_results == {"SUCCESS": len(building_runs)}
+    lite = open_lite(summary.path, read_only=True)
+    try:
+        by_name = {u.split(",")[1].rsplit(".", 2)[-2] + "." + u.split(",")[1].rsplit(".", 1)[-1]: u for u in summary.entities["dataset"]}
+        upstream = lite.get(by_name["pricing.market_prices"], ["upstreamLineage"])["upstreamLineage"]["upstreams"]
+        assert {u["dataset"] for u in upstream} == {by_name["inventory.listings"], by_name["inventory.vehicle_catalog"]}
+        product = lite.get(urns.data_product_urn("pricing.market_prices"), ["dataProductProperties"])["dataProductProperties"]
+        assert {a["destinationUrn"] for a in product["assets"]} == {by_name["pricing.market_prices"]}
+        profile = lite.get(by_name["pricing.market_prices"], ["datasetProfile"])["datasetProfile"]
+        assert profile["rowCount"] == EXPECTED_ROWS["pricing.market_prices"]
+    finally:
+        lite.close()

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
     schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
     sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
+    metadata = sub.add_parser("metadata", help="DataHub metadata: sync specs to the catalogue, flush the outbox, show the backlog")
+    metadata.add_argument("action", choices=["sync", "flush", "status"])
+    metadata.add_argument("--airflow-url", default="http://localhost:8080", help="Airflow base URL for links (sync)")
     sub.add_parser("seed-landing", help="load the example's operational source data (dbt seed of dbt/landing)")
     demo = sub.add_parser("demo", help="run the example mesh under Airflow's scheduler on the embedded default")
     demo.add_argument("--business-date", default="2026-11-03")
@@ -106,6 +109,26 @@ def cmd_compile(project: Project, args) -> int:
     return 1 if failed else 0
 
 
+def cmd_metadata(project: Project, args) -> int:
+    from dataproducts.metadata import delivery
+
+    if args.action == "status":
+        batches, mcps = delivery.outbox_for(project).backlog()
+        print(f"outbox {delivery.outbox_for(project).directory}: {batches} batches ({mcps} MCPs) waiting")
+        return 0
+    if args.action == "sync":
+        from dataproducts.metadata.catalog_sync import sync_catalog
+
+        report = sync_catalog(load_mesh(project), delivery.git_revision(project.root), args.airflow_url)
+        print(
+            f"catalogue: {len(report.published)} published, {len(report.removed)} marked removed, "
+            f"{len(report.unchanged)} unchanged, {len(report.kept_broken)} broken (last good metadata kept)"
+        )
+    report = delivery.flush(project)
+    print(f"sent {report.sent_batches} batches ({report.sent_mcps} MCPs); {report.remaining_batches} batches wait" + (f"; error: {report.error}" if report.error else ""))
+    return 0 if report.ok else 1
+
+
 def cmd_seed_landing(project: Project, args) -> int:
     from dataproducts import dbt_runner
 
@@ -128,6 +151,7 @@ COMMANDS = {
     "downstream": cmd_downstream,
     "schema": cmd_schema,
     "compile": cmd_compile,
+    "metadata": cmd_metadata,
     "seed-landing": cmd_seed_landing,
     "demo": cmd_demo,
 }

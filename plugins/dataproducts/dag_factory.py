@@ -74,15 +74,38 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
             outlets=output_assets(spec),
             doc_md="Publishes one asset event per output port, which starts the consumers' DAGs.",
         )
-        build >> publish
+        emit = PythonOperator(
+            task_id="emit_metadata",
+            python_callable=functools.partial(product_run.run_emit_metadata, spec.id, root),
+            doc_md="Sends the product's and this run's metadata to DataHub through a durable outbox; never fails the run.",
+        ).as_teardown()  # runs whatever happened before it, and never decides the run's state
+        build >> publish >> emit
     return dag
 
 
 def _publish_callable(product_id: str, root: str):
-    def publish(ti) -> None:
-        product_run.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
+    def publish(ti) -> list[str]:
+        return product_run.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
 
     return publish
+
+
+def catalog_dag(default_root: Optional[Path] = None) -> DAG:
+    """Keeps DataHub equal to the specs (products that never ran, changed and deleted specs) and
+    retries whatever waits in the metadata outbox."""
+    root = str(Project.from_env(default_root).root)
+    with DAG(
+        dag_id=naming.CATALOG_DAG_ID,
+        description="Sync data product specs to DataHub and flush the metadata outbox",
+        schedule=CronTriggerTimetable("*/10 * * * *", timezone="UTC", run_immediately=True),
+        catchup=False,
+        max_active_runs=1,
+        tags=[naming.MAINTENANCE_TAG],
+        default_args={"owner": "data-platform", "retries": 0},
+        doc_md=(__doc__ or "").split("\n\n")[0] + "\n\nSee `dataproducts metadata status` for the backlog.",
+    ) as dag:
+        PythonOperator(task_id="sync_and_flush", python_callable=functools.partial(product_run.run_catalog_sync, root))
+    return dag
 
 
 def broken_product_dag(product_id: str, messages: list[str]) -> DAG:

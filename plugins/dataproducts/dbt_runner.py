@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 class DbtFailed(RuntimeError):
     """dbt ran and something in the selection failed; the message is dbt's own."""
 
+    def __init__(self, message: str, nodes: Optional[list["NodeResult"]] = None, invocation_id: str = ""):
+        super().__init__(message)
+        self.nodes = nodes or []
+        self.invocation_id = invocation_id
+
 
 @dataclass(frozen=True)
 class NodeResult:
@@ -97,7 +102,7 @@ def build(
         raise DbtFailed(f"dbt could not run: {result.exception}")
     if not outcome.success:
         details = "; ".join(f"{n.unique_id}: {n.message}" for n in outcome.failures) or "see the dbt log above"
-        raise DbtFailed(f"dbt build failed for {' '.join(select)} ({business_date}): {details}")
+        raise DbtFailed(f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id)
     counts = count_rows(project, dbt_project, work_dir, output_tables, business_date, logger)
     return BuildResult(outcome.invocation_id, True, outcome.nodes, counts)
 

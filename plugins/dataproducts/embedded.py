@@ -163,6 +163,19 @@ class EmbeddedAirflow:
         return self._token
 
     def _request(self, method: str, path: str, body: Optional[dict] = None, auth: bool = True) -> dict:
+        """One API call; idempotent ones (GET, PATCH) are retried on a server error, which SQLite's
+        single writer makes possible while the scheduler is busy. A trigger (POST) is never repeated."""
+        attempts = 4 if method in {"GET", "PATCH"} else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._request_once(method, path, body, auth)
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == attempts:
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method: str, path: str, body: Optional[dict], auth: bool) -> dict:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
@@ -297,6 +310,18 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def metadata_report(project: Project) -> str:
+    """Flush what the runs left in the outbox, then say what the local catalogue holds."""
+    from dataproducts.metadata import delivery
+
+    flushed = delivery.flush(project)
+    summary = delivery.lite_summary(project)
+    lines = [f"metadata outbox: {flushed.remaining_batches} batches waiting" + (f" ({flushed.error})" if flushed.error else "")]
+    if summary:
+        lines += [str(summary), f"browse it: HOME={summary.path.parent} datahub lite ls /  (or: datahub lite get --urn <urn>)"]
+    return "\n".join(lines)
+
+
 def run_demo(project: Project, business_date: str, port: int, keep_running: bool, timeout: int) -> int:
     mesh = load_mesh(project, check_dbt=False)
     for error in mesh.errors:
@@ -313,6 +338,7 @@ def run_demo(project: Project, business_date: str, port: int, keep_running: bool
         print(report(records))
         ok = all(r.state == "success" for r in records)
         print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
+        print(metadata_report(project))
         if keep_running:
             print(f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); Ctrl-C stops it")
             airflow.process.wait()

@@ -15,6 +15,8 @@ ASSET_SCHEME = "dataproduct"
 ASSET_GROUP = "data-product"
 DAG_TAG = "data-product"
 BROKEN_TAG = "broken-spec"
+MAINTENANCE_TAG = "dataproducts-maintenance"
+CATALOG_DAG_ID = "dataproducts_catalog_sync"
 
 
 def product_id(domain: str, name: str) -> str:

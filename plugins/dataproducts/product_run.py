@@ -38,33 +38,44 @@ def triggering_extras(context: dict) -> list[dict]:
     return [dict(event.extra or {}) for batch in events.values() for event in batch]
 
 
+OUTCOME_KEY = "build_outcome"  # XCom the build task leaves when it fails or skips, for emit_metadata
+
+
 def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     """The 'build' task: choose the business date, run `dbt build`, count the output rows."""
     from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
 
     context = get_current_context()
-    project = Project.from_env(Path(project_root))
-    spec = load_product(project, product_id)
-    dag_run = context["dag_run"]
-    _skip_until_every_input_published(spec, context)
-    business_date, reason = resolve_business_date(
-        conf=dag_run.conf,
-        triggering_extras=triggering_extras(context),
-        data_interval_start=context.get("data_interval_start"),
-        timezone=spec.timezone,
-        now=pendulum.now("UTC"),
-    )
-    log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
-    work_dir = project.state_dir / "runs" / product_id / _safe(dag_run.run_id) / f"try_{context['ti'].try_number}"
-    result = dbt_runner.build(
-        project,
-        spec.transform.dbt.project,
-        list(spec.transform.dbt.select),
-        business_date,
-        work_dir,
-        [p.table_name for p in spec.output_ports],
-        log,
-    )
+    ti = context["ti"]
+    business_date = None
+    try:
+        project = Project.from_env(Path(project_root))
+        spec = load_product(project, product_id)
+        _skip_until_every_input_published(spec, context)
+        business_date, reason = resolve_business_date(
+            conf=context["dag_run"].conf,
+            triggering_extras=triggering_extras(context),
+            data_interval_start=context.get("data_interval_start"),
+            timezone=spec.timezone,
+            now=pendulum.now("UTC"),
+        )
+        log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
+        result = dbt_runner.build(
+            project,
+            spec.transform.dbt.project,
+            list(spec.transform.dbt.select),
+            business_date,
+            project.state_dir / "runs" / product_id / _safe(context["dag_run"].run_id) / f"try_{ti.try_number}",
+            [p.table_name for p in spec.output_ports],
+            log,
+        )
+    except AirflowSkipException as skip:
+        ti.xcom_push(key=OUTCOME_KEY, value={"skipped": str(skip)})
+        raise
+    except Exception as exc:
+        ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date))
+        raise
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
     return {
@@ -72,6 +83,15 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         "dbt_invocation_id": result.invocation_id,
         "row_counts": result.row_counts,
         "dbt_nodes": [n.__dict__ for n in result.nodes],
+    }
+
+
+def _failure(exc: Exception, business_date) -> dict[str, Any]:
+    return {
+        "failed": str(exc) or type(exc).__name__,
+        CONF_KEY: business_date.isoformat() if business_date else None,
+        "dbt_invocation_id": getattr(exc, "invocation_id", ""),
+        "dbt_nodes": [n.__dict__ for n in getattr(exc, "nodes", [])],
     }
 
 
@@ -93,7 +113,7 @@ def _skip_until_every_input_published(spec: DataProductSpec, context) -> None:
         raise AirflowSkipException(f"waiting for the first publication of {', '.join(never)} (trigger: any)")
 
 
-def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> None:
+def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> list[str]:
     """The 'publish' task: one asset event per output port, carrying what consumers need."""
     from airflow.sdk import get_current_context
 
@@ -110,6 +130,98 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> No
             "table": f"{spec.domain}.{port.table_name}",
         }
         log.info("published %s for %s", naming.port_id(product_id, port.name), build[CONF_KEY])
+    return [naming.port_id(product_id, p.name) for p in spec.output_ports]
+
+
+def run_emit_metadata(product_id: str, project_root: str) -> None:
+    """The 'emit_metadata' task (runs whatever happened before it): the run's and the product's
+    metadata go to the outbox, then the outbox is flushed. It never fails the DAG run."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    try:
+        _emit_metadata(product_id, Project.from_env(Path(project_root)), context)
+    except Exception:  # metadata must never fail the data; the outbox keeps what was written
+        log.exception("could not emit DataHub metadata for %s (the data is not affected)", product_id)
+
+
+def _emit_metadata(product_id: str, project: Project, context) -> None:
+    from dataproducts.mesh import load_mesh
+    from dataproducts.metadata import builder, delivery
+
+    ti = context["ti"]
+    built = ti.xcom_pull(task_ids="build")
+    outcome = ti.xcom_pull(task_ids="build", key=OUTCOME_KEY) or {}
+    if outcome.get("skipped"):
+        log.info("the build was skipped (%s): no run metadata", outcome["skipped"])
+        return
+    published = ti.xcom_pull(task_ids="publish") is not None
+    mesh = load_mesh(project)
+    record = run_record(product_id, mesh, context, built or outcome, succeeded=bool(built) and published)
+    mcps = builder.run_mcps(mesh, record)
+    if product_id in mesh.products:
+        mcps = builder.catalog_mcps(mesh, product_id, delivery.git_revision(project.root), record.airflow_base_url) + mcps
+    delivery.deliver(project, f"run-{product_id}-{context['dag_run'].run_id}-{ti.try_number}", mcps)
+
+
+def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded: bool):
+    from dataproducts.dbt_manifest import load_manifest
+    from dataproducts.metadata.run_record import RunRecord, TestOutcome
+
+    dag_run = context["dag_run"]
+    spec = mesh.products.get(product_id)
+    manifest = load_manifest(mesh.project.manifest_path(spec.transform.dbt.project)) if spec else None
+    tests = []
+    for node in build.get("dbt_nodes", []):
+        if node["resource_type"] != "test":
+            continue
+        info = manifest.test(node["unique_id"]) if manifest else None
+        tests.append(
+            TestOutcome(
+                unique_id=node["unique_id"],
+                status=node["status"],
+                message=node["message"],
+                column=info.column if info else None,
+                test_name=info.test_name if info else None,
+                table=info.table if info else None,
+            )
+        )
+    failure = build.get("failed") or ("" if succeeded else "the run failed before dbt reported; see the task logs")
+    started = dag_run.start_date or pendulum.now("UTC")
+    return RunRecord(
+        product_id=product_id,
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        try_number=context["ti"].try_number,
+        business_date=build.get(CONF_KEY),
+        started_at_ms=int(started.timestamp() * 1000),
+        ended_at_ms=int(pendulum.now("UTC").timestamp() * 1000),
+        succeeded=succeeded,
+        failure_message=failure,
+        dbt_invocation_id=build.get("dbt_invocation_id", ""),
+        row_counts=build.get("row_counts", {}) if succeeded else {},
+        tests=tests,
+        airflow_base_url=_airflow_base_url(),
+    )
+
+
+def _airflow_base_url() -> str:
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+
+
+def run_catalog_sync(project_root: str) -> dict[str, Any]:
+    """The catalogue DAG's task: publish changed specs, mark deleted ones removed, flush the outbox."""
+    from dataproducts.mesh import load_mesh
+    from dataproducts.metadata import delivery
+    from dataproducts.metadata.catalog_sync import sync_catalog
+
+    project = Project.from_env(Path(project_root))
+    report = sync_catalog(load_mesh(project), delivery.git_revision(project.root), _airflow_base_url())
+    log.info("catalogue: published %s; removed %s; broken (kept) %s", report.published, report.removed, report.kept_broken)
+    flushed = delivery.flush(project)
+    return {"published": report.published, "removed": report.removed, "backlog_batches": flushed.remaining_batches}
 
 
 def fail_with_spec_errors(messages: str) -> None:

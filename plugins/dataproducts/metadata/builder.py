@@ -23,6 +23,7 @@ What the dbt manifest makes knowable, and so what is emitted:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -46,6 +47,7 @@ from dataproducts.metadata.run_record import RunRecord, TestOutcome
 from dataproducts.spec import Column, DataProductSpec, LogicalType, OutputPort
 
 MCPW = MetadataChangeProposalWrapper
+log = logging.getLogger(__name__)
 
 ACTOR = "urn:li:corpuser:datahub"
 CATALOG_TIME = 0  # catalog metadata has no meaningful time of its own; 0 keeps it deterministic
@@ -149,7 +151,10 @@ def product_datasets(mesh: Mesh, product_id: str) -> ProductDatasets:
             producer = mesh.products.get(port.product)
             producer_port = next((p for p in producer.output_ports if p.name == port.port), None) if producer else None
             if producer is None or producer_port is None:
-                raise ValueError(f"{spec.id}: input '{port.name}' reads {port.product}.{port.port}, which the mesh lacks")
+                # the producer's spec is broken: its table is unknown until it is fixed, and one
+                # broken spec must not stop its consumers' metadata (the edge returns on the next sync)
+                log.warning("%s: lineage from %s.%s left out while that spec is broken", spec.id, port.product, port.port)
+                continue
             produced, _ = _output_relation(_manifest(mesh, producer), producer, producer_port)
             schema, table = produced.schema, produced.name
             columns = tuple(producer_port.contract.columns)

@@ -1,0 +1,55 @@
+"""Keeping the catalogue equal to the specs, runs or not.
+
+A product that exists only as a spec is already discoverable; a changed spec is re-published; a
+deleted spec's product is marked removed (not left stale). What was last published is remembered
+in a small state file next to the outbox, so unchanged products cost nothing to sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from dataproducts.mesh import Mesh
+from dataproducts.metadata import builder
+from dataproducts.metadata.delivery import enqueue
+from dataproducts.metadata.outbox import atomic_write_bytes
+
+
+@dataclass
+class SyncReport:
+    published: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept_broken: list[str] = field(default_factory=list)  # broken specs: their last good metadata stays
+
+
+def sync_catalog(mesh: Mesh, git_revision: Optional[str], airflow_base_url: str) -> SyncReport:
+    state_path = mesh.project.state_dir / "datahub" / "catalog_state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    report = SyncReport()
+    for product_id in sorted(mesh.products):
+        mcps = builder.catalog_mcps(mesh, product_id, git_revision, airflow_base_url)
+        digest = _digest(mcps)
+        if state.get(product_id, {}).get("digest") == digest:
+            report.unchanged.append(product_id)
+            continue
+        enqueue(mesh.project, f"catalog-{product_id}", mcps)
+        datasets = sorted({m.entityUrn for m in mcps if m.entityType == "dataset" and m.aspectName == "datasetProperties"})
+        state[product_id] = {"digest": digest, "datasets": datasets}
+        report.published.append(product_id)
+    for product_id in sorted(set(state) - set(mesh.entries)):
+        enqueue(mesh.project, f"removed-{product_id}", builder.removed_mcps(product_id, state[product_id]["datasets"]))
+        del state[product_id]
+        report.removed.append(product_id)
+    report.kept_broken = sorted(set(mesh.broken) & set(state))
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
+    return report
+
+
+def _digest(mcps) -> str:
+    payload = json.dumps([m.to_obj() for m in mcps], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,117 @@
+"""Getting metadata to DataHub without ever failing or losing it: write to the outbox, then flush.
+
+Callers (the per-product `emit_metadata` task, the catalogue DAG, the CLI) hand over MCPs; this
+module writes them durably first and only then tries to send everything pending, oldest first.
+Nothing here raises into the data work: a failed send leaves the batches for the next flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from dataproducts.metadata.outbox import FlushReport, Outbox
+from dataproducts.metadata.sinks import DEFAULT_CONN_ID, Sink, resolve_sink
+from dataproducts.project import Project
+
+log = logging.getLogger("dataproducts.metadata")
+
+
+def outbox_for(project: Project) -> Outbox:
+    return Outbox(project.state_dir / "datahub" / "outbox")
+
+
+def conn_id() -> str:
+    return os.environ.get("DATAPRODUCTS_DATAHUB_CONN_ID", DEFAULT_CONN_ID)
+
+
+def enqueue(project: Project, batch_id: str, mcps: Iterable) -> Path:
+    """Durably keep a batch of metadata (raises only if the local disk fails)."""
+    return outbox_for(project).write(batch_id, list(mcps))
+
+
+def flush(project: Project, sink: Optional[Sink] = None) -> FlushReport:
+    """Send what is pending; report, never raise for the sink's sake."""
+    outbox = outbox_for(project)
+    try:
+        sink = sink or resolve_sink(conn_id(), project.state_dir)
+    except Exception as exc:  # e.g. a secrets backend is down: keep everything for later
+        batches, mcps = outbox.backlog()
+        log.warning("DataHub sink unavailable (%s); %d batches (%d MCPs) wait in the outbox", exc, batches, mcps)
+        return FlushReport(0, 0, batches, error=str(exc), remaining_mcps=mcps)
+    try:
+        report = outbox.flush(sink)  # logs the backlog after every flush
+    finally:
+        sink.close()
+    if not report.ok:
+        log.warning("DataHub metadata will be retried by the next run or `dataproducts metadata flush`: %s", report.error)
+    return report
+
+
+def deliver(project: Project, batch_id: str, mcps: Iterable) -> FlushReport:
+    enqueue(project, batch_id, mcps)
+    return flush(project)
+
+
+@dataclass(frozen=True)
+class LiteSummary:
+    path: Path
+    entities: dict[str, list[str]]  # entity type -> urns
+    lineage_edges: int  # dataset upstreams
+    run_results: dict[str, int]  # SUCCESS/FAILURE -> count of product runs
+
+    def __str__(self) -> str:
+        count = {kind: len(urns) for kind, urns in self.entities.items()}
+        runs = ", ".join(f"{n} {result.lower()}" for result, n in sorted(self.run_results.items())) or "none"
+        return (
+            f"DataHub Lite {self.path}: {count.get('dataProduct', 0)} data products in {count.get('domain', 0)} domains, "
+            f"{count.get('dataset', 0)} datasets with {self.lineage_edges} lineage edges, "
+            f"{count.get('dataFlow', 0)} pipelines, runs: {runs}, {count.get('assertion', 0)} assertions"
+        )
+
+
+def lite_summary(project: Project) -> Optional[LiteSummary]:
+    """What the local DataHub Lite store holds, read back through its API (None without a store)."""
+    from dataproducts.metadata.sinks import open_lite
+
+    path = project.state_dir / "datahub" / "lite.db"
+    if not path.is_file():
+        return None
+    lite = open_lite(path, read_only=True)
+    try:
+        entities: dict[str, list[str]] = {}
+        for urn in sorted(lite.list_ids()):
+            entities.setdefault(urn.split(":")[2], []).append(urn)
+        edges = sum(len((lite.get(u, ["upstreamLineage"]) or {}).get("upstreamLineage", {}).get("upstreams", [])) for u in entities.get("dataset", []))
+        results: dict[str, int] = {}
+        for urn in entities.get("dataProcessInstance", []):
+            event = (lite.get(urn, ["dataProcessInstanceRunEvent"]) or {}).get("dataProcessInstanceRunEvent", {})
+            result = (event.get("result") or {}).get("type")
+            if result:
+                results[result] = results.get(result, 0) + 1
+        return LiteSummary(path, entities, edges, results)
+    finally:
+        lite.close()
+
+
+def git_revision(root: Path) -> Optional[str]:
+    """HEAD's commit, read from .git without running git; DATAPRODUCTS_GIT_REVISION overrides."""
+    if os.environ.get("DATAPRODUCTS_GIT_REVISION"):
+        return os.environ["DATAPRODUCTS_GIT_REVISION"]
+    git = root / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        return None
+    return None
