@@ -42,6 +42,7 @@ def test_rerunning_a_date_rewrites_exactly_that_date(warehouse, tmp_path, compil
     caplog.set_level(logging.INFO)
     first = build_listings(project, D3, tmp_path / "run1")
     assert first.row_counts["listings"] > 0 and first.invocation_id
+    assert {"business_date", "listing_id", "price_eur", "city"} <= set(first.columns["listings"])
     assert any("Completed successfully" in r.getMessage() for r in caplog.records), "dbt's log reaches our logger"
     after_first = rows_by_date(warehouse)
     build_listings(project, D3, tmp_path / "run2")

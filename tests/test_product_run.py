@@ -26,11 +26,12 @@ DATE = "2026-11-03"
 
 RUN_ONE_DAG = textwrap.dedent(
     """
-    import sys
+    import json, sys
     from airflow.dag_processing.dagbag import DagBag
     bag = DagBag(dag_folder=sys.argv[1])
     assert not bag.import_errors, bag.import_errors
     run = bag.dags[sys.argv[2]].test(run_conf={"business_date": sys.argv[3]})
+    print("TASKS", json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
     print("RUN_STATE", run.state)
     """
 )
@@ -59,6 +60,7 @@ def runner(tmp_path, compiled_repo):
 
     def run_dag(extra_env=None) -> str:
         out = run([sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE], extra_env)
+        run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
     run_dag.root, run_dag.state, run_dag.cli = root, state, lambda *a, **kw: run([sys.executable, "-m", "dataproducts.cli", *a], **kw)
@@ -86,16 +88,18 @@ def lite_aspects(state, urn: str) -> dict:
         lite.close()
 
 
-def break_listings_model(root):
+def change_listings_model(root, old: str, new: str):
     model = root / "dbt" / "inventory" / "models" / "listings" / "listings.sql"
     original = model.read_text()
-    model.write_text(original.replace("r.listing_id,", "cast(null as varchar) as listing_id,", 1))
+    assert old in original
+    model.write_text(original.replace(old, new, 1))
     return lambda: model.write_text(original)
 
 
 def test_failed_run_raises_an_incident_that_the_next_success_resolves(runner):
-    repair = break_listings_model(runner.root)
+    repair = change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
     assert runner() == "failed"
+    assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
     incident = lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]
     assert incident["status"]["state"] == "ACTIVE"
     assert "not_null_listings_listing_id" in incident["description"]
@@ -106,6 +110,28 @@ def test_failed_run_raises_an_incident_that_the_next_success_resolves(runner):
     assert lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["status"]["state"] == "RESOLVED"
     product = lite_aspects(runner.state, urns.data_product_urn(PRODUCT))
     assert product["dataProductProperties"]["customProperties"]["spec_version"]
+
+
+def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
+    change_listings_model(runner.root, "r.city,", "")  # dbt's tests still pass: city has none
+    assert runner() == "failed"
+    dataset = next(u for u in _lite_ids(runner.state) if u.startswith("urn:li:dataset:") and ".inventory.listings," in u)
+    assertion = next(
+        u for u in _lite_ids(runner.state)
+        if u.startswith("urn:li:assertion:") and "contract_columns" in json.dumps(lite_aspects(runner.state, u).get("assertionInfo", {}))
+    )
+    events = lite_aspects(runner.state, assertion)
+    assert events["assertionInfo"]["datasetAssertion"]["dataset"] == dataset
+    assert "lacks contract column(s) city" in lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["description"]
+    assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
+
+
+def _lite_ids(state) -> list[str]:
+    lite = open_lite(state / "datahub" / "lite.db", read_only=True)
+    try:
+        return list(lite.list_ids())
+    finally:
+        lite.close()
 
 
 def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):

@@ -21,7 +21,8 @@ from dataproducts import naming, product_run
 from dataproducts.assets import product_asset
 from dataproducts.docs import broken_doc_md, product_doc_md
 from dataproducts.loader import LoadedSpec
-from dataproducts.mesh import Mesh, load_mesh
+from dataproducts.mesh import Mesh
+from dataproducts.mesh_cache import load_mesh_cached
 from dataproducts.project import Project
 from dataproducts.spec import DataProductSpec
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
     project = Project.from_env(default_root)
-    mesh = load_mesh(project)
+    mesh = load_mesh_cached(project)
     dags = {}
     for entry in mesh.in_domain(domain):
         dag = _dag_or_broken(mesh, entry)

@@ -47,12 +47,24 @@ class Manifest:
         self.project_name: str = raw.get("metadata", {}).get("project_name", "")
         self._nodes: dict = raw.get("nodes", {})
         self._sources: dict = raw.get("sources", {})
+        # indexes built once: validation asks these questions for every port of every spec
+        self._models_by_table: dict[str, dict] = {}
+        self._tests_by_node: dict[str, dict[str, set[str]]] = {}
+        for node in self._nodes.values():
+            if node.get("resource_type") == "model":
+                self._models_by_table.setdefault(node.get("alias") or node["name"], node)
+            elif node.get("resource_type") == "test" and node.get("attached_node"):
+                metadata = node.get("test_metadata") or {}
+                column = node.get("column_name") or metadata.get("kwargs", {}).get("column_name")
+                if column and metadata.get("name"):
+                    self._tests_by_node.setdefault(node["attached_node"], {}).setdefault(column, set()).add(metadata["name"])
+        self._sources_by_table: dict[tuple[str, str], tuple[str, dict]] = {}
+        for uid, source in self._sources.items():
+            self._sources_by_table.setdefault((source.get("schema"), source.get("identifier") or source["name"]), (uid, source))
 
     def model_for_table(self, table: str) -> Optional[Model]:
-        for node in self._nodes.values():
-            if node.get("resource_type") == "model" and (node.get("alias") or node["name"]) == table:
-                return _model(node)
-        return None
+        node = self._models_by_table.get(table)
+        return _model(node) if node else None
 
     def model(self, unique_id: str) -> Optional[Model]:
         node = self._nodes.get(unique_id)
@@ -60,15 +72,7 @@ class Manifest:
 
     def tests_on(self, model_unique_id: str) -> dict[str, set[str]]:
         """column -> names of generic tests attached to it ('not_null', 'unique', ...)."""
-        result: dict[str, set[str]] = {}
-        for node in self._nodes.values():
-            if node.get("resource_type") != "test" or node.get("attached_node") != model_unique_id:
-                continue
-            column = node.get("column_name") or (node.get("test_metadata") or {}).get("kwargs", {}).get("column_name")
-            test_name = (node.get("test_metadata") or {}).get("name")
-            if column and test_name:
-                result.setdefault(column, set()).add(test_name)
-        return result
+        return self._tests_by_node.get(model_unique_id, {})
 
     def test(self, unique_id: str) -> Optional[TestNode]:
         node = self._nodes.get(unique_id)
@@ -84,16 +88,12 @@ class Manifest:
         )
 
     def source_relation(self, schema: str, table: str) -> Optional[Relation]:
-        for source in self._sources.values():
-            if source.get("schema") == schema and (source.get("identifier") or source["name"]) == table:
-                return Relation(source["database"], source["schema"], source.get("identifier") or source["name"])
-        return None
+        found = self._sources_by_table.get((schema, table))
+        return Relation(found[1]["database"], schema, table) if found else None
 
     def source_unique_id(self, schema: str, table: str) -> Optional[str]:
-        for uid, source in self._sources.items():
-            if source.get("schema") == schema and (source.get("identifier") or source["name"]) == table:
-                return uid
-        return None
+        found = self._sources_by_table.get((schema, table))
+        return found[0] if found else None
 
 
 def _model(node: dict) -> Model:

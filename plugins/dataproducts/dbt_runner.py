@@ -45,6 +45,7 @@ class BuildResult:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows for the business date
+    columns: dict[str, list[str]] = field(default_factory=dict)  # output table -> its columns in the warehouse
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -103,8 +104,8 @@ def build(
     if not outcome.success:
         details = "; ".join(f"{n.unique_id}: {n.message}" for n in outcome.failures) or "see the dbt log above"
         raise DbtFailed(f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id)
-    counts = count_rows(project, dbt_project, work_dir, output_tables, business_date, logger)
-    return BuildResult(outcome.invocation_id, True, outcome.nodes, counts)
+    counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger)
+    return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns)
 
 
 def _build_result(result) -> BuildResult:
@@ -130,24 +131,26 @@ def _build_result(result) -> BuildResult:
     return BuildResult(invocation_id or get_invocation_id(), bool(result.success), nodes)
 
 
-def count_rows(
+def inspect_outputs(
     project: Project,
     dbt_project: str,
     work_dir: Path,
     tables: list[str],
     business_date: dt.date,
     logger: logging.Logger = log,
-) -> dict[str, int]:
-    """Rows of each output table for the business date (whole table when it has no business_date)."""
-    counts = {}
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Per output table: its rows for the business date (all rows when it has no business_date
+    column) and the columns the warehouse really has, in one `dbt show` query each."""
+    counts, columns = {}, {}
     for table in tables:
         query = (
-            "select count(*) as n from {{ ref('%s') }}"
-            " {%% if 'business_date' in adapter.get_columns_in_relation(ref('%s')) | map(attribute='name') | list %%}"
-            " where business_date = '%s' {%% endif %%}"
-        ) % (table, table, business_date.isoformat())
+            "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) | map(attribute='name') | map('lower') | list %%}"
+            "select count(*) as n, '{{ cols | join(',') | replace(\"'\", \"''\") }}' as cols from {{ ref('%(t)s') }}"
+            " {%% if 'business_date' in cols %%} where business_date = '%(d)s' {%% endif %%}"
+        ) % {"t": table, "d": business_date.isoformat()}
         result = invoke(dbt_args(project, "show", dbt_project, work_dir, ["--inline", query, "--output", "json"]), logger)
         if not result.success:
-            raise DbtFailed(f"could not count rows of {table}: {result.exception}")
-        counts[table] = int(result.result.results[0].agate_table.rows[0][0])
-    return counts
+            raise DbtFailed(f"could not inspect {table}: {result.exception}")
+        rows, names = result.result.results[0].agate_table.rows[0]
+        counts[table], columns[table] = int(rows), [c for c in str(names).split(",") if c]
+    return counts, columns

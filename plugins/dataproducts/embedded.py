@@ -8,9 +8,9 @@ test drives the same class with a temporary home.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -52,6 +52,7 @@ def airflow_env(project: Project, airflow_home: Path, port: int, log_port: int) 
             "AIRFLOW__CORE__DAGS_FOLDER": str(project.root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(project.root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",  # LocalExecutor forks this many workers up front; builds queue on the pool anyway
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
             "AIRFLOW__API__PORT": str(port),
@@ -121,13 +122,23 @@ class EmbeddedAirflow:
         )
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """Stop standalone and every process it started: its components run in process groups of
+        their own, so stopping standalone's group alone would orphan the scheduler and its workers."""
+        if not self.process or self.process.poll() is not None:
+            return
+        import psutil
+
+        root = psutil.Process(self.process.pid)
+        processes = [root, *root.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()
+        _, alive = psutil.wait_procs(processes, timeout=30)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=10)
+        self.process.wait()
 
     def __enter__(self) -> "EmbeddedAirflow":
         self.start()
@@ -209,7 +220,20 @@ class EmbeddedAirflow:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict) -> str:
-        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+        """Start a run under a run id of our own, so that retrying after a server error can never
+        start a second one: the retry either creates it or is told it exists (409)."""
+        run_id = f"manual__dataproducts_{time.time_ns()}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        for attempt in range(1, 5):
+            try:
+                return self._request_once("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, auth=True)["dag_run_id"]
+            except urllib.error.HTTPError as exc:
+                if exc.code == 409 and attempt > 1:
+                    return run_id
+                if exc.code < 500 or attempt == 4:
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def runs_since(self, dag_id: str, since: str) -> list[dict]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after", run_after_gte=since)["dag_runs"]

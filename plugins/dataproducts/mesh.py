@@ -7,6 +7,7 @@ to ask who reads what, in what order products run, or what breaks downstream of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -18,17 +19,27 @@ from dataproducts.spec import DataProductSpec
 
 @dataclass
 class Mesh:
+    """Immutable once built: `with_errors` returns a new mesh, so the derived views can be cached."""
+
     project: Project
     entries: dict[str, LoadedSpec] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def products(self) -> dict[str, DataProductSpec]:
         """The specs that loaded and validated."""
         return {pid: e.spec for pid, e in self.entries.items() if e.ok}
 
-    @property
+    @cached_property
     def broken(self) -> dict[str, LoadedSpec]:
         return {pid: e for pid, e in self.entries.items() if not e.ok}
+
+    @cached_property
+    def _consumers(self) -> dict[str, list[str]]:
+        result: dict[str, set[str]] = {}
+        for pid, spec in self.products.items():
+            for port in spec.product_inputs:
+                result.setdefault(port.product, set()).add(pid)
+        return {producer: sorted(consumers) for producer, consumers in result.items()}
 
     @property
     def errors(self) -> list[SpecError]:
@@ -45,7 +56,7 @@ class Mesh:
         return sorted({p.product for p in spec.product_inputs}) if spec else []
 
     def consumers_of(self, product_id: str) -> list[str]:
-        return sorted(pid for pid, spec in self.products.items() if any(p.product == product_id for p in spec.product_inputs))
+        return list(self._consumers.get(product_id, []))
 
     def downstream_of(self, product_id: str) -> list[str]:
         """Every product that reads this one, directly or not, in run order."""
@@ -90,10 +101,11 @@ def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_db
     from dataproducts import validation
 
     paths = list(files) if files is not None else spec_files(project.specs_dir)
-    mesh = Mesh(project, {})
+    entries = {}
     for path in paths:
         entry = load_spec_file(path, project.root)
-        mesh.entries[entry.product_id] = entry
+        entries[entry.product_id] = entry
+    mesh = Mesh(project, entries)
     mesh = mesh.with_errors(validation.graph_errors(mesh))
     if check_dbt:
         mesh = mesh.with_errors(validation.dbt_errors(mesh))

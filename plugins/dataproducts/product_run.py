@@ -12,7 +12,7 @@ from typing import Any
 
 import pendulum
 
-from dataproducts import dbt_runner, naming
+from dataproducts import contract, dbt_runner, naming
 from dataproducts.business_date import CONF_KEY, resolve_business_date
 from dataproducts.errors import SpecErrors
 from dataproducts.loader import load_spec_file
@@ -70,19 +70,32 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             [p.table_name for p in spec.output_ports],
             log,
         )
+        built = _built(business_date, result, contract.check_columns(spec, result.columns))
+        if any(not c["passed"] for c in built["contract_checks"]):
+            raise contract.ContractBroken([c for c in built["contract_checks"] if not c["passed"]])
     except AirflowSkipException as skip:
         ti.xcom_push(key=OUTCOME_KEY, value={"skipped": str(skip)})
+        raise
+    except contract.ContractBroken as broken:
+        ti.xcom_push(key=OUTCOME_KEY, value={**built, "failed": str(broken)})
         raise
     except Exception as exc:
         ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date))
         raise
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
+    return built
+
+
+def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck]) -> dict[str, Any]:
     return {
         CONF_KEY: business_date.isoformat(),
         "dbt_invocation_id": result.invocation_id,
         "row_counts": result.row_counts,
         "dbt_nodes": [n.__dict__ for n in result.nodes],
+        "contract_checks": [
+            {"unique_id": c.unique_id, "table": c.table.split(".", 1)[1], "passed": c.passed, "message": c.message} for c in checks
+        ],
     }
 
 
@@ -171,7 +184,10 @@ def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded:
     dag_run = context["dag_run"]
     spec = mesh.products.get(product_id)
     manifest = load_manifest(mesh.project.manifest_path(spec.transform.dbt.project)) if spec else None
-    tests = []
+    tests = [
+        TestOutcome(c["unique_id"], "pass" if c["passed"] else "fail", c["message"], None, contract.TEST_NAME, c["table"])
+        for c in build.get("contract_checks", [])
+    ]
     for node in build.get("dbt_nodes", []):
         if node["resource_type"] != "test":
             continue

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 WAREHOUSE_POOL = "dataproducts_warehouse"
+
+
+@lru_cache(maxsize=256)
+def _inside(folder: Path, name: str) -> Path:
+    """folder/name, refusing any name that would lead out of folder."""
+    path = (folder / name).resolve()
+    if folder.resolve() not in path.parents:
+        raise ValueError(f"'{name}' would be outside {folder}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -28,10 +38,7 @@ class Project:
         return self.root / "dbt"
 
     def dbt_project_dir(self, name: str) -> Path:
-        path = (self.dbt_dir / name).resolve()
-        if self.dbt_dir.resolve() not in path.parents:
-            raise ValueError(f"dbt project '{name}' would be outside {self.dbt_dir}")
-        return path
+        return _inside(self.dbt_dir, name)
 
     def manifest_path(self, dbt_project: str) -> Path:
         return self.dbt_project_dir(dbt_project) / "target" / "manifest.json"

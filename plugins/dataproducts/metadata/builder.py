@@ -36,7 +36,6 @@ from datahub.emitter.mcp import MetadataChangeProposalWrapper
 from datahub.ingestion.source.common.subtypes import DatasetSubTypes
 from datahub.metadata import schema_classes as models
 from datahub.utilities.urns.data_flow_urn import DataFlowUrn
-from datahub.utilities.urns.data_job_urn import DataJobUrn
 from datahub.utilities.urns.dataset_urn import DatasetUrn
 
 from dataproducts import naming

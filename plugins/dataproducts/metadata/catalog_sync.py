@@ -15,7 +15,7 @@ from typing import Optional
 from dataproducts.mesh import Mesh
 from dataproducts.metadata import builder
 from dataproducts.metadata.delivery import enqueue
-from dataproducts.metadata.outbox import atomic_write_bytes
+from dataproducts.files import atomic_write_bytes
 
 
 @dataclass

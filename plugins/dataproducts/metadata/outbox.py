@@ -36,7 +36,6 @@ later batch wins for any aspect both contain, which is what "the last run wins" 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
@@ -50,10 +49,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol
 
+from dataproducts.files import TMP_PREFIX, atomic_write_bytes, fsync_dir
+
 logger = logging.getLogger(__name__)
 
 BATCH_NAME = re.compile(r"^(?P<ns>\d{20})-(?P<rand>[0-9a-f]{8})-n(?P<count>\d{5,})-(?P<label>[A-Za-z0-9._-]*)\.json$")
-TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".flush.lock"
 SENT_DIR = "sent"
 QUARANTINE_DIR = "quarantine"
@@ -77,36 +77,6 @@ def safe_label(batch_id: str) -> str:
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(batch_id)).strip("._-")
     label = re.sub(r"\.{2,}", ".", label)
     return label[:_MAX_LABEL] or "batch"
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:  # pragma: no cover - some filesystems refuse fsync on directories
-        if e.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}-{path.name}.part"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 class Sink(Protocol):
@@ -285,7 +255,7 @@ class Outbox:
             self._retire(batch)
             sent_batches += 1
             sent_mcps += len(mcps)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         remaining_batches, remaining_mcps = self.backlog()
         logger.info(
             "outbox flush to %s: sent %d batches (%d MCPs)%s%s; backlog %d batches, %d MCPs",
@@ -314,7 +284,7 @@ class Outbox:
         target_dir = self.directory / QUARANTINE_DIR
         target_dir.mkdir(exist_ok=True)
         os.replace(batch.path, target_dir / batch.name)
-        _fsync_dir(target_dir)
+        fsync_dir(target_dir)
         logger.error("outbox: quarantined unreadable batch %s to %s (%s)", batch.name, target_dir, reason)
 
     def _sweep_stale_temp_files(self) -> None:

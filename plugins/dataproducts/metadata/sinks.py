@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from dataproducts.metadata.outbox import atomic_write_bytes
+from dataproducts.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
