@@ -106,7 +106,7 @@ def test_page_lists_every_product_by_domain_with_owner_ports_and_links(compiled_
             assert f"{len(port.contract.columns)} contract column" in row
         for consumer in mesh.consumers_of(pid):
             assert f"<a href='#product-{consumer}'>{consumer}</a>" in row
-    assert "any of 3 inputs" in page  # advertising.promotion_candidates: trigger any
+    assert "when any of pricing.price_ratings.ratings" in page  # advertising.promotion_candidates: trigger any
     assert "batches" in page and "MCPs waiting" in page
 
 

@@ -12,7 +12,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
         "",
         _text(spec.description),
         "",
-        f"**Owner:** {spec.owner.team} ({spec.owner.contact}) · **Spec:** `{spec_path}` · **Schedule:** {_schedule(spec)}",
+        f"**Owner:** {spec.owner.team} ({spec.owner.contact}) · **Spec:** `{spec_path}` · **Schedule:** {spec.schedule_summary}",
         "",
         "## Input ports",
         *([_input_line(p) for p in spec.input_ports] or ["(none)"]),
@@ -54,16 +54,6 @@ def _input_line(port) -> str:
         return f"- `{port.name}`: output port `{naming.port_id(port.product, port.port)}`"
     system = f" ({port.source.system})" if port.source.system else ""
     return f"- `{port.name}`: source table `{port.source.schema_}.{port.source.table}`{system}"
-
-
-def _schedule(spec: DataProductSpec) -> str:
-    parts = []
-    if spec.schedule and spec.schedule.cron:
-        parts.append(f"cron `{spec.schedule.cron}` ({spec.schedule.timezone})")
-    if spec.product_inputs:
-        trigger = spec.schedule.trigger if spec.schedule else "all"
-        parts.append(f"when {'any' if trigger == 'any' else 'all'} of its product inputs publish")
-    return " or ".join(parts)
 
 
 def _yes(flag: bool) -> str:

@@ -200,6 +200,24 @@ class DataProductSpec(_Strict):
     def timezone(self) -> str:
         return self.schedule.timezone if self.schedule else "UTC"
 
+    @property
+    def trigger(self) -> Optional[str]:
+        """'all' or 'any' of the product inputs; None for a product that reads no product."""
+        if not self.product_inputs:
+            return None
+        return self.schedule.trigger if self.schedule else "all"
+
+    @property
+    def schedule_summary(self) -> str:
+        """'cron 0 3 * * * (Europe/Berlin) or when all of inventory.listings.daily, ... publish'"""
+        parts = []
+        if self.schedule and self.schedule.cron:
+            parts.append(f"cron {self.schedule.cron} ({self.schedule.timezone})")
+        if self.trigger:
+            ports = ", ".join(f"{p.product}.{p.port}" for p in self.product_inputs)
+            parts.append(f"when {self.trigger} of {ports} publish")
+        return " or ".join(parts)
+
 
 def _reject_duplicates(names: list[str], what: str) -> None:
     seen: set[str] = set()

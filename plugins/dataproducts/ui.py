@@ -192,17 +192,8 @@ def _backlog(project) -> dict[str, Any]:
 
 
 def _schedule(spec) -> dict[str, Any]:
-    schedule = spec.schedule
-    cron = schedule.cron if schedule else None
-    timezone = spec.schedule.timezone if schedule else "UTC"
-    n_inputs = len(spec.product_inputs)
-    trigger = (schedule.trigger if schedule else "all") if n_inputs else None
-    parts = []
-    if cron:
-        parts.append(f"cron {cron} ({timezone})")
-    if n_inputs:
-        parts.append(f"{trigger} of {n_inputs} input{'s' if n_inputs != 1 else ''}")
-    return {"cron": cron, "timezone": timezone, "trigger": trigger, "summary": " or ".join(parts) or "none"}
+    cron = spec.schedule.cron if spec.schedule else None
+    return {"cron": cron, "timezone": spec.timezone, "trigger": spec.trigger, "summary": spec.schedule_summary or "none"}
 
 
 def _input_port(port, visible: set[str]) -> dict[str, Any]:

@@ -467,7 +467,7 @@ def _pipeline_mcps(
         properties={
             "data_product": spec.id,
             "spec_version": spec.version,
-            "schedule": _schedule_text(spec),
+            "schedule": spec.schedule_summary,
             "timezone": spec.timezone,
         },
         tags=set(spec.tags),
@@ -501,21 +501,6 @@ def _pipeline_mcps(
     mcps += list(build.generate_mcp(materialize_iolets=False))
     mcps += list(publish.generate_mcp(materialize_iolets=False))
     return mcps
-
-
-def _schedule_text(spec: DataProductSpec) -> str:
-    parts = []
-    if spec.schedule and spec.schedule.cron:
-        parts.append(f"cron {spec.schedule.cron}")
-    if spec.product_inputs:
-        trigger = spec.schedule.trigger if spec.schedule else "all"
-        parts.append(f"{trigger} of " + ", ".join(naming.port_id(p.product, p.port) for p in spec.product_inputs))
-    return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------------------------
-# Run metadata
-# --------------------------------------------------------------------------------------------
 
 
 def _run_type(run_id: str) -> str:

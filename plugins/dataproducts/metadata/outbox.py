@@ -47,9 +47,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Protocol
+from typing import Any, Iterable, Optional
 
 from dataproducts.files import TMP_PREFIX, atomic_write_bytes, fsync_dir
+from dataproducts.metadata.sinks import Sink
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +78,6 @@ def safe_label(batch_id: str) -> str:
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(batch_id)).strip("._-")
     label = re.sub(r"\.{2,}", ".", label)
     return label[:_MAX_LABEL] or "batch"
-
-
-class Sink(Protocol):
-    def emit(self, mcps: list) -> None: ...
-
-    def close(self) -> None: ...
-
-    def describe(self) -> str: ...
 
 
 class CorruptBatch(Exception):
