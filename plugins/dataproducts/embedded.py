@@ -309,13 +309,13 @@ def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[Prod
 
 
 def report(records: list[ProductRun]) -> str:
-    lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':44} {'date':10}  {'seconds':>7}  rows"]
+    lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':56} {'date':10}  {'seconds':>7}  rows"]
     for i, r in enumerate(records, 1):
         cause = "manual trigger" if r.run_type == "manual" else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
         rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items()))
         if not rows:
             rows = "skipped: not every input has published yet" if r.state == "success" else "-"
-        lines.append(f"{i:>2}  {r.product_id:34} {r.state:8} {cause[:44]:44} {r.business_date or '-':10}  {_seconds(r):>7}  {rows}")
+        lines.append(f"{i:>2}  {r.product_id:34} {r.state:8} {cause:56} {r.business_date or '-':10}  {_seconds(r):>7}  {rows}")
     return "\n".join(lines)
 
 
@@ -336,13 +336,16 @@ def _now_iso() -> str:
 
 def metadata_report(project: Project) -> str:
     """Flush what the runs left in the outbox, then say what the local catalogue holds."""
+    import logging
+
     from dataproducts.metadata import delivery
 
+    logging.getLogger("dataproducts.metadata").setLevel(logging.WARNING)  # the summary below says it all
     flushed = delivery.flush(project)
     summary = delivery.lite_summary(project)
     lines = [f"metadata outbox: {flushed.remaining_batches} batches waiting" + (f" ({flushed.error})" if flushed.error else "")]
     if summary:
-        lines += [str(summary), f"browse it: HOME={summary.path.parent} datahub lite ls /  (or: datahub lite get --urn <urn>)"]
+        lines += [str(summary), f"browse it: HOME={summary.path.parent} DATAHUB_TELEMETRY_ENABLED=false {Path(sys.executable).parent}/datahub lite ls /"]
     return "\n".join(lines)
 
 
