@@ -144,6 +144,9 @@ def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
         assert {u["dataset"] for u in upstream} == {by_name["inventory.listings"], by_name["inventory.vehicle_catalog"]}
         product = lite.get(urns.data_product_urn("pricing.market_prices"), ["dataProductProperties"])["dataProductProperties"]
         assert {a["destinationUrn"] for a in product["assets"]} == {by_name["pricing.market_prices"]}
+        schema = lite.get(by_name["pricing.market_prices"], ["schemaMetadata"])["schemaMetadata"]
+        native = {f["fieldPath"]: f["nativeDataType"] for f in schema["fields"]}
+        assert native["business_date"] == "date", "the warehouse's own types, as dbt's catalog would give them"
         profile = lite.get(by_name["pricing.market_prices"], ["datasetProfile"])["datasetProfile"]
         assert profile["rowCount"] == EXPECTED_ROWS["pricing.market_prices"]
     finally:

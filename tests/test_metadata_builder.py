@@ -241,6 +241,24 @@ def test_schema_follows_the_contract(mesh):
     assert fields["vehicle_key"].nullable is False and fields["body_type"].nullable is True
 
 
+def test_warehouse_types_refine_the_schema_after_a_run(mesh):
+    spec = mesh.products["inventory.vehicle_catalog"]
+    out = builder.product_datasets(mesh, spec.id).outputs[0].urn
+    types = {"vehicle_catalog": {"launch_year": "integer", "business_date": "date"}}
+    schema = _one(builder.catalog_mcps(mesh, spec.id, None, BASE_URL, types), out, models.SchemaMetadataClass)
+    fields = {f.fieldPath: f for f in schema.fields}
+    assert fields["launch_year"].nativeDataType == "integer"
+    assert fields["vehicle_key"].nativeDataType == "string", "without a warehouse type: the contract's type"
+
+
+def test_glossary_terms_go_on_the_product_and_its_datasets(mesh):
+    spec = mesh.products["user_behaviour.listing_engagement"]
+    mcps = builder.catalog_mcps(mesh, spec.id, None, BASE_URL)
+    expected = ["urn:li:glossaryTerm:Marketplace.Listing", "urn:li:glossaryTerm:UserBehaviour.Engagement"]
+    for urn in [urns.data_product_urn(spec.id), *(o.urn for o in builder.product_datasets(mesh, spec.id).outputs)]:
+        assert [t.urn for t in _one(mcps, urn, models.GlossaryTermsClass).terms] == expected
+
+
 def test_flow_and_job_urns_match_the_airflow_plugin(mesh):
     pytest.importorskip("datahub_airflow_plugin")
     from airflow.providers.standard.operators.empty import EmptyOperator

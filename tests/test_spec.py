@@ -33,7 +33,7 @@ def test_unknown_field_names_the_field_and_suggests_the_spelling(tmp_project):
         "Fix: add 'output_ports:' (see schema/dataproduct.schema.json)",
         "product_specs/inventory/listings.yaml: ouput_ports: unknown field. "
         "Fix: did you mean 'output_ports'? remove or rename it; allowed here: apiVersion, description, domain, id, "
-        "input_ports, name, output_ports, owner, schedule, status, tags, transform, version",
+        "input_ports, name, output_ports, owner, schedule, status, tags, terms, transform, version",
     ]
 
 

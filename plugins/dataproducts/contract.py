@@ -43,7 +43,8 @@ class ContractBroken(RuntimeError):
         super().__init__("contract broken: " + "; ".join(c["message"] for c in failed))
 
 
-def check_columns(spec: DataProductSpec, columns_by_table: dict[str, list[str]]) -> list[ContractCheck]:
+def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, str]]) -> list[ContractCheck]:
+    """columns_by_table: output table -> its columns in the warehouse (names; the types are not compared)."""
     checks = []
     for port in spec.output_ports:
         actual = {c.lower() for c in columns_by_table.get(port.table_name, [])}

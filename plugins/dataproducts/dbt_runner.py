@@ -45,7 +45,7 @@ class BuildResult:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows for the business date
-    columns: dict[str, list[str]] = field(default_factory=dict)  # output table -> its columns in the warehouse
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # output table -> column -> warehouse type
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -138,19 +138,22 @@ def inspect_outputs(
     tables: list[str],
     business_date: dt.date,
     logger: logging.Logger = log,
-) -> tuple[dict[str, int], dict[str, list[str]]]:
+) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
     """Per output table: its rows for the business date (all rows when it has no business_date
-    column) and the columns the warehouse really has, in one `dbt show` query each."""
+    column) and its columns with the warehouse's types (what dbt's catalog would say), in one
+    `dbt show` query each."""
     counts, columns = {}, {}
     for table in tables:
         query = (
-            "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) | map(attribute='name') | map('lower') | list %%}"
-            "select count(*) as n, '{{ cols | join(',') | replace(\"'\", \"''\") }}' as cols from {{ ref('%(t)s') }}"
-            " {%% if 'business_date' in cols %%} where business_date = '%(d)s' {%% endif %%}"
+            "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) %%}"
+            "{%% set names = cols | map(attribute='name') | map('lower') | list %%}"
+            "select count(*) as n, '{%% for c in cols %%}{{ c.name | lower }}:{{ c.dtype | lower | replace(\"'\", \"''\") }};{%% endfor %%}' as cols"
+            " from {{ ref('%(t)s') }} {%% if 'business_date' in names %%} where business_date = '%(d)s' {%% endif %%}"
         ) % {"t": table, "d": business_date.isoformat()}
         result = invoke(dbt_args(project, "show", dbt_project, work_dir, ["--inline", query, "--output", "json"]), logger)
         if not result.success:
             raise DbtFailed(f"could not inspect {table}: {result.exception}")
-        rows, names = result.result.results[0].agate_table.rows[0]
-        counts[table], columns[table] = int(rows), [c for c in str(names).split(",") if c]
+        rows, described = result.result.results[0].agate_table.rows[0]
+        counts[table] = int(rows)
+        columns[table] = dict(item.split(":", 1) for item in str(described).split(";") if ":" in item)
     return counts, columns

@@ -92,6 +92,7 @@ def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.
         CONF_KEY: business_date.isoformat(),
         "dbt_invocation_id": result.invocation_id,
         "row_counts": result.row_counts,
+        "column_types": result.columns,
         "dbt_nodes": [n.__dict__ for n in result.nodes],
         "contract_checks": [
             {"unique_id": c.unique_id, "table": c.table.split(".", 1)[1], "passed": c.passed, "message": c.message} for c in checks
@@ -173,7 +174,9 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
     record = run_record(product_id, mesh, context, built or outcome, succeeded=bool(built) and published)
     mcps = builder.run_mcps(mesh, record)
     if product_id in mesh.products:
-        mcps = builder.catalog_mcps(mesh, product_id, delivery.git_revision(project.root), record.airflow_base_url) + mcps
+        git_revision = delivery.git_revision(project.root)
+        catalog = builder.catalog_mcps(mesh, product_id, git_revision, record.airflow_base_url, record.column_types)
+        mcps = catalog + mcps
     delivery.deliver(project, f"run-{product_id}-{context['dag_run'].run_id}-{ti.try_number}", mcps)
 
 
@@ -216,6 +219,7 @@ def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded:
         failure_message=failure,
         dbt_invocation_id=build.get("dbt_invocation_id", ""),
         row_counts=build.get("row_counts", {}) if succeeded else {},
+        column_types=build.get("column_types", {}),
         tests=tests,
         airflow_base_url=_airflow_base_url(),
     )

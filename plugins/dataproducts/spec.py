@@ -166,6 +166,9 @@ class DataProductSpec(_Strict):
     status: Status = Status.active
     owner: Owner
     tags: list[Identifier] = []
+    terms: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_. -]*$", max_length=200)]] = Field(
+        [], description="Business glossary terms (DataHub), e.g. 'Marketplace.Listing'."
+    )
     schedule: Optional[Schedule] = None
     input_ports: list[InputPort] = []
     transform: Transform

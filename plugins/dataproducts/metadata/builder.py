@@ -329,19 +329,34 @@ def _tags(tags: Iterable[str]) -> models.GlobalTagsClass:
     return models.GlobalTagsClass(tags=[models.TagAssociationClass(tag=urns.tag_urn(t)) for t in sorted(set(tags))])
 
 
-def _schema_field(column: Column, dbt_columns: dict[str, dict]) -> models.SchemaFieldClass:
+def _terms(terms: Iterable[str]) -> list[models.GlossaryTermsClass]:
+    """The spec's glossary terms as one aspect (none when the spec has no terms)."""
+    if not terms:
+        return []
+    associations = [models.GlossaryTermAssociationClass(urn=mce_builder.make_term_urn(t)) for t in sorted(set(terms))]
+    return [models.GlossaryTermsClass(terms=associations, auditStamp=_stamp())]
+
+
+def _schema_field(column: Column, dbt_columns: dict[str, dict], warehouse_types: dict[str, str]) -> models.SchemaFieldClass:
+    """The contract's column; its native type as the warehouse reports it (after a run), else as
+    dbt documents it, else the contract's logical type."""
     dbt_column = dbt_columns.get(column.name) or {}
     return models.SchemaFieldClass(
         fieldPath=column.name,
         type=models.SchemaFieldDataTypeClass(type=_FIELD_TYPES[column.type]()),
-        nativeDataType=dbt_column.get("data_type") or column.type.value,
+        nativeDataType=warehouse_types.get(column.name.lower()) or dbt_column.get("data_type") or column.type.value,
         nullable=not column.required,
         description=column.description or dbt_column.get("description") or None,
     )
 
 
 def _dataset_mcps(
-    spec: DataProductSpec, spec_path: str, datasets: ProductDatasets, output: OutputDataset, airflow_base_url: str
+    spec: DataProductSpec,
+    spec_path: str,
+    datasets: ProductDatasets,
+    output: OutputDataset,
+    airflow_base_url: str,
+    warehouse_types: dict[str, str],
 ) -> list[MCPW]:
     port, model = output.port, output.model
     description = "\n\n".join(d.strip() for d in (port.description, model.description) if d and d.strip()) or None
@@ -379,11 +394,12 @@ def _dataset_mcps(
             version=0,
             hash="",
             platformSchema=models.OtherSchemaClass(rawSchema=""),
-            fields=[_schema_field(c, model.columns) for c in port.contract.columns],
+            fields=[_schema_field(c, model.columns, warehouse_types) for c in port.contract.columns],
         ),
         _ownership(spec.owner.team),
         models.DomainsClass(domains=[urns.domain_urn(spec.domain)]),
         _tags(spec.tags),
+        *_terms(spec.terms),
         models.SubTypesClass(typeNames=[DatasetSubTypes.TABLE]),
         models.UpstreamLineageClass(
             upstreams=[
@@ -398,8 +414,15 @@ def _dataset_mcps(
     return [MCPW(entityUrn=output.urn, aspect=a) for a in aspects]
 
 
-def catalog_mcps(mesh: Mesh, product_id: str, git_revision: Optional[str], airflow_base_url: str) -> list[MCPW]:
-    """Domain, data product, output datasets (schema, lineage, ownership) and pipeline of one product."""
+def catalog_mcps(
+    mesh: Mesh,
+    product_id: str,
+    git_revision: Optional[str],
+    airflow_base_url: str,
+    warehouse_types: Optional[dict[str, dict[str, str]]] = None,
+) -> list[MCPW]:
+    """Domain, data product, output datasets (schema, lineage, ownership) and pipeline of one product.
+    warehouse_types (output table -> column -> type, known after a run) refine the schemas."""
     datasets = product_datasets(mesh, product_id)
     spec = datasets.spec
     spec_path = mesh.entries[product_id].path
@@ -445,9 +468,11 @@ def catalog_mcps(mesh: Mesh, product_id: str, git_revision: Optional[str], airfl
             for association in mcp.aspect.assets or []:
                 association.created = _stamp()  # the SDK stamps the wall clock; catalog time is fixed
         mcps.append(mcp)
+    mcps.extend(MCPW(entityUrn=product.urn, aspect=aspect) for aspect in _terms(spec.terms))
 
     for output in datasets.outputs:
-        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url))
+        types = (warehouse_types or {}).get(output.port.table_name, {})
+        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types))
 
     mcps.extend(_pipeline_mcps(spec, datasets, input_urns, output_urns, url))
     return _ordered(mcps)

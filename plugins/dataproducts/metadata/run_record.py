@@ -31,6 +31,7 @@ class RunRecord:
     failure_message: str = ""  # dbt's own error (or the spec error) when not succeeded
     dbt_invocation_id: str = ""
     row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows of the business date
+    column_types: dict[str, dict[str, str]] = field(default_factory=dict)  # output table -> column -> warehouse type
     tests: list[TestOutcome] = field(default_factory=list)
     airflow_base_url: str = "http://localhost:8080"
 
