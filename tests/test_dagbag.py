@@ -70,11 +70,15 @@ def test_one_broken_spec_breaks_only_its_own_dag(project_copy, monkeypatch):
     path.write_text(yaml.safe_dump(document))
     garbage = project_copy / "product_specs" / domain / "half_written.yaml"
     garbage.write_text("id: " + domain + ".half_written\nname: [oops\n")
+    badly_named = project_copy / "product_specs" / domain / "Bad Name.yaml"
+    badly_named.write_text(path.read_text())
 
     bag = dag_bag(project_copy, monkeypatch)
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == set(mesh.entries) | {f"{domain}.half_written", naming.CATALOG_DAG_ID}
+    placeholder = f"{domain}.bad_name_invalid_file_name"
+    assert set(bag.dag_ids) == set(mesh.entries) | {f"{domain}.half_written", placeholder, naming.CATALOG_DAG_ID}
+    assert f"Fix: rename it, e.g. to product_specs/{domain}/bad_name.yaml" in bag.dags[placeholder].description
     broken = bag.dags[victim]
     assert naming.BROKEN_TAG in broken.tags
     expected = f"product_specs/{domain}/{name}.yaml: output_ports[0].contract.columns[0].type: 'strng' is not allowed"

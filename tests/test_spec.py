@@ -80,6 +80,7 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_project):
         ({"output_ports": []}, "output_ports", "List should have at least 1 item"),
         ({"transform": {"dbt": {"project": "inventory", "select": ["x; rm -rf /"]}}}, "transform.dbt.select[0]", "is not allowed"),
         ({"transform": {"dbt": {"project": "../etc", "select": ["x"]}}}, "transform.dbt.project", "'../etc' is not allowed"),
+        ({"transform": {"dbt": {"project": "inventory", "select": ["path:../../secrets"]}}}, "transform.dbt.select", "leads out of the dbt project"),
     ],
 )
 def test_invalid_values_are_reported_at_their_field(tmp_project, changes, field, problem):

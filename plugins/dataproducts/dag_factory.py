@@ -34,8 +34,10 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
     mesh = load_mesh_cached(project)
     dags = {}
     for entry in mesh.in_domain(domain):
-        dag = _dag_or_broken(mesh, entry)
-        dags[entry.product_id.replace(".", "__")] = dag
+        try:
+            dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry)
+        except Exception:  # not even a broken-spec DAG could be made: log it, keep the domain's other DAGs
+            log.exception("no DAG at all for %s (%s)", entry.product_id, entry.path)
     return dags
 
 

@@ -44,6 +44,16 @@ def spec_files(specs_dir: Path) -> list[Path]:
 
 def load_spec_file(path: Path, root: Path) -> LoadedSpec:
     rel = _relative(path, root)
+    if not naming.file_place_is_valid(path):
+        placeholder = naming.placeholder_id_for_file(path)
+        suggestion = placeholder.replace("_invalid_file_name", "").replace(".", "/")
+        error = SpecError(
+            rel,
+            None,
+            "the folder and file name make the product id ('<domain folder>.<file name>'), and ids use lower-case letters, digits and underscores",
+            f"rename it, e.g. to product_specs/{suggestion}.yaml",
+        )
+        return LoadedSpec(placeholder, rel, None, (error,))
     expected_id = naming.product_id_for_file(path)
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)

@@ -9,6 +9,7 @@ DataHub come from dbt's manifest instead (see metadata).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ASSET_SCHEME = "dataproduct"
@@ -23,9 +24,26 @@ def product_id(domain: str, name: str) -> str:
     return f"{domain}.{name}"
 
 
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def product_id_for_file(spec_file: Path) -> str:
     """The id a spec file must carry: its folder and its file stem."""
     return product_id(spec_file.parent.name, spec_file.stem)
+
+
+def file_place_is_valid(spec_file: Path) -> bool:
+    return bool(IDENTIFIER.match(spec_file.parent.name) and IDENTIFIER.match(spec_file.stem))
+
+
+def placeholder_id_for_file(spec_file: Path) -> str:
+    """A valid id for a file whose place makes none, so its broken DAG can still be shown."""
+
+    def slug(text: str) -> str:
+        cleaned = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "x"
+        return cleaned if cleaned[0].isalpha() else f"x_{cleaned}"
+
+    return product_id(slug(spec_file.parent.name), f"{slug(spec_file.stem)}_invalid_file_name")
 
 
 def dag_id(product_id: str) -> str:

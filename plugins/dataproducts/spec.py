@@ -110,10 +110,20 @@ class InputPort(_Strict):
 
 
 class DbtTransform(_Strict):
+    """dbt's own selection syntax, restricted to characters a selector needs (no shell, no '..')."""
+
     project: Identifier = Field(description="Folder name of the domain's dbt project under dbt/.")
     select: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,\-]+$")]] = Field(
         min_length=1, description="dbt node selection, e.g. ['+market_prices'] or ['path:models/market_prices']."
     )
+
+    @field_validator("select")
+    @classmethod
+    def _stays_in_the_project(cls, select: list[str]) -> list[str]:
+        for item in select:
+            if ".." in item:
+                raise ValueError(f"'{item}' leads out of the dbt project; select inside it, e.g. 'path:models/<product>'")
+        return select
 
 
 class Transform(_Strict):
