@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from dataproducts.embedded import EmbeddedAirflow, run_mesh
+from dataproducts.rerun import rerun
 from dataproducts.mesh import load_mesh
 from dataproducts.metadata import delivery, urns
 from dataproducts.metadata.sinks import open_lite
@@ -54,9 +55,9 @@ def mesh_run(tmp_path_factory, compiled_repo):
     try:
         with airflow:
             airflow.wait_until_up()
-            records = run_mesh(airflow, mesh, BUSINESS_DATE, timeout=600)
+            records = run_mesh(airflow.api, mesh, BUSINESS_DATE, timeout=600)
             assert delivery.flush(project).remaining_batches == 0
-            yield mesh, airflow, records, state / "warehouse.duckdb", airflow.import_errors()
+            yield mesh, airflow, records, state / "warehouse.duckdb", airflow.api.import_errors()
     finally:
         mp.undo()
 
@@ -103,6 +104,16 @@ def test_consumers_were_started_by_the_producer_runs_that_built_the_date(mesh_ru
             assert building_run(records, upstream).run_id in run.triggering_runs, (upstream, product_id)
 
 
+def warehouse_rows(warehouse) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        actual = {}
+        for table in EXPECTED_ROWS:
+            columns = {c[0] for c in db.execute(f"describe {table}").fetchall()}
+            where = f" where business_date = '{BUSINESS_DATE}'" if "business_date" in columns else ""
+            actual[table] = db.execute(f"select count(*) from {table}{where}").fetchone()[0]
+    return actual
+
+
 def test_tables_hold_the_business_date_rows(mesh_run):
     _, _, records, warehouse, _ = mesh_run
     reported = {}
@@ -110,19 +121,13 @@ def test_tables_hold_the_business_date_rows(mesh_run):
         domain = record.product_id.split(".")[0]
         for table, rows in record.row_counts.items():
             reported[f"{domain}.{table}"] = rows
-    with duckdb.connect(str(warehouse), read_only=True) as db:
-        actual = {}
-        for table in EXPECTED_ROWS:
-            columns = {c[0] for c in db.execute(f"describe {table}").fetchall()}
-            where = f" where business_date = '{BUSINESS_DATE}'" if "business_date" in columns else ""
-            actual[table] = db.execute(f"select count(*) from {table}{where}").fetchone()[0]
-    assert actual == EXPECTED_ROWS
+    assert warehouse_rows(warehouse) == EXPECTED_ROWS
     assert reported == EXPECTED_ROWS, "the row counts the runs report are the rows in the warehouse"
 
 
 def test_asset_events_carry_date_rows_and_dbt_run(mesh_run):
     mesh, airflow, _, _, _ = mesh_run
-    events = airflow.get("/api/v2/assets/events", source_dag_id="pricing.market_prices")["asset_events"]
+    events = airflow.api.get("/api/v2/assets/events", source_dag_id="pricing.market_prices")["asset_events"]
     (event,) = [e for e in events if e["extra"].get("business_date") == BUSINESS_DATE]
     assert event["extra"]["row_count"] == EXPECTED_ROWS["pricing.market_prices"]
     assert event["extra"]["dbt_invocation_id"]
@@ -151,3 +156,30 @@ def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
         assert profile["rowCount"] == EXPECTED_ROWS["pricing.market_prices"]
     finally:
         lite.close()
+
+
+def test_rerun_rebuilds_the_product_and_everything_downstream_and_leaves_no_queue(mesh_run):
+    """Runs last: pricing.price_ratings waits for all of its inputs, and only one of them is
+    rebuilt, so asset events alone would never start it; the rerun must, and must clear its queue."""
+    mesh, airflow, _, warehouse, _ = mesh_run
+    records = rerun(airflow.api, mesh, "pricing.market_prices", BUSINESS_DATE, timeout=600, say=lambda _: None)
+    rebuilt = {r.product_id for r in records if r.state == "success" and r.business_date == BUSINESS_DATE}
+    assert rebuilt == {"pricing.market_prices", "pricing.price_ratings", "advertising.promotion_candidates"}
+    assert all(r.state == "success" for r in records)
+    ratings = [r for r in records if r.product_id == "pricing.price_ratings"]
+    assert [r.run_type for r in ratings] == ["manual"], "triggered by the rerun, after market_prices rebuilt"
+    candidates = [r for r in records if r.product_id == "advertising.promotion_candidates" and r.business_date]
+    assert candidates[-1].triggered_by == ["pricing.price_ratings"], "trigger: any follows the rebuilt input by itself"
+    assert queued_events(airflow.api, "pricing.price_ratings") == [], "no stale half of an AssetAll left behind"
+    assert warehouse_rows(warehouse) == EXPECTED_ROWS, "rerunning a date rewrites exactly that date"
+
+
+def queued_events(api, dag_id: str) -> list:
+    import urllib.error
+
+    try:
+        return api.get(f"/api/v2/dags/{dag_id}/assets/queuedEvents")["queued_events"]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # Airflow answers 404 when nothing is queued
+            return []
+        raise

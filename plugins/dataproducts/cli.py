@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="products in run order, with inputs and consumers")
     down = sub.add_parser("downstream", help="products that read a product, directly or not (what a rerun touches)")
     down.add_argument("product_id")
+    rerun = sub.add_parser("rerun", help="rebuild one business date of a product and of everything downstream of it")
+    rerun.add_argument("product_id")
+    rerun.add_argument("--business-date", required=True, help="YYYY-MM-DD")
+    rerun.add_argument("--airflow-url", default=os.environ.get("AIRFLOW_API_URL", "http://localhost:8080"))
+    rerun.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
+    rerun.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
+    rerun.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"), help="... and password ($AIRFLOW_PASSWORD)")
+    rerun.add_argument("--dry-run", action="store_true", help="print what would be rebuilt, in order, and stop")
+    rerun.add_argument("--timeout", type=int, default=3600)
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
     schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
     sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
@@ -78,6 +88,33 @@ def cmd_downstream(project: Project, args) -> int:
         return 2
     for pid in mesh.downstream_of(args.product_id):
         print(pid)
+    return 0
+
+
+def cmd_rerun(project: Project, args) -> int:
+    from dataproducts import rerun
+    from dataproducts.airflow_api import AirflowApi, report
+    from dataproducts.business_date import BusinessDateError, parse_business_date
+
+    mesh = load_mesh(project, check_dbt=False)
+    if args.product_id not in mesh.products:
+        print(f"'{args.product_id}' is not a valid product; valid: {', '.join(sorted(mesh.products))}", file=sys.stderr)
+        return 2
+    try:
+        date = parse_business_date(args.business_date, "--business-date").isoformat()
+    except BusinessDateError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"rebuilding {date} of, in this order: {', '.join(rerun.plan(mesh, args.product_id))}")
+    if args.dry_run:
+        return 0
+    api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
+    try:
+        records = rerun.rerun(api, mesh, args.product_id, date, args.timeout)
+    except rerun.RerunFailed as exc:
+        print(f"RERUN STOPPED: {exc}", file=sys.stderr)
+        return 1
+    print(report(records))
     return 0
 
 
@@ -149,6 +186,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "list": cmd_list,
     "downstream": cmd_downstream,
+    "rerun": cmd_rerun,
     "schema": cmd_schema,
     "compile": cmd_compile,
     "metadata": cmd_metadata,

@@ -143,8 +143,7 @@ def schedule_for(spec: DataProductSpec):
     inputs = input_assets(spec)
     if not inputs:
         return cron
-    trigger = spec.schedule.trigger if spec.schedule else "all"
-    assets = AssetAny(*inputs) if trigger == "any" else AssetAll(*inputs)
+    assets = AssetAny(*inputs) if spec.trigger == "any" else AssetAll(*inputs)
     return AssetOrTimeSchedule(timetable=cron, assets=assets) if cron else assets
 
 

@@ -15,32 +15,12 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from dataproducts.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records, report
 from dataproducts.mesh import Mesh, load_mesh
 from dataproducts.project import Project
-
-ACTIVE_STATES = {"queued", "running"}
-
-
-@dataclass
-class ProductRun:
-    product_id: str
-    run_id: str
-    run_type: str
-    state: str
-    queued_at: str
-    start_date: Optional[str]
-    end_date: Optional[str]
-    business_date: Optional[str] = None
-    row_counts: dict = field(default_factory=dict)
-    triggered_by: list[str] = field(default_factory=list)  # producer DAGs whose asset events started this run
-    triggering_runs: list[str] = field(default_factory=list)  # and their run ids
-
 
 def airflow_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
@@ -96,7 +76,7 @@ class EmbeddedAirflow:
         self.port = port
         self.env = airflow_env(project, airflow_home, port, log_port)
         self.process: Optional[subprocess.Popen] = None
-        self._token: Optional[str] = None
+        self._api: Optional[AirflowApi] = None
 
     @property
     def url(self) -> str:
@@ -147,15 +127,13 @@ class EmbeddedAirflow:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # REST API -------------------------------------------------------------------------------
-
     def wait_until_up(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.home / 'standalone.log'}")
             try:
-                health = self._request("GET", "/api/v2/monitor/health", auth=False)
+                health = AirflowApi(self.url).health()
                 if health.get("scheduler", {}).get("status") == "healthy" and self._password():
                     return
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -163,117 +141,38 @@ class EmbeddedAirflow:
             time.sleep(2)
         raise TimeoutError(f"Airflow did not come up within {timeout:.0f} s; see {self.home / 'standalone.log'}")
 
+    @property
+    def api(self) -> AirflowApi:
+        if self._api is None:
+            self._api = AirflowApi(self.url, username="admin", password=self._password())
+        return self._api
+
     def _password(self) -> Optional[str]:
         path = self.home / "simple_auth_manager_passwords.json.generated"
         return json.loads(path.read_text()).get("admin") if path.is_file() else None
 
-    def token(self) -> str:
-        if self._token is None:
-            body = {"username": "admin", "password": self._password()}
-            self._token = self._request("POST", "/auth/token", body, auth=False)["access_token"]
-        return self._token
 
-    def _request(self, method: str, path: str, body: Optional[dict] = None, auth: bool = True) -> dict:
-        """One API call; idempotent ones (GET, PATCH) are retried on a server error, which SQLite's
-        single writer makes possible while the scheduler is busy. A trigger (POST) is never repeated."""
-        attempts = 4 if method in {"GET", "PATCH"} else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._request_once(method, path, body, auth)
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500 or attempt == attempts:
-                    raise
-                time.sleep(attempt)
-        raise AssertionError("unreachable")
-
-    def _request_once(self, method: str, path: str, body: Optional[dict], auth: bool) -> dict:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token()}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else {}
-
-    def get(self, path: str, **query) -> dict:
-        suffix = ("?" + urllib.parse.urlencode(query, doseq=True)) if query else ""
-        return self._request("GET", path + suffix)
-
-    def dag_ids(self, tag: str) -> dict[str, dict]:
-        return {d["dag_id"]: d for d in self.get("/api/v2/dags", tags=tag, limit=1000)["dags"]}
-
-    def import_errors(self) -> list[dict]:
-        return self.get("/api/v2/importErrors")["import_errors"]
-
-    def wait_for_dags(self, expected: set[str], tag: str, timeout: float = 180) -> dict[str, dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            dags = self.dag_ids(tag)
-            if expected <= set(dags):
-                return dags
-            time.sleep(2)
-        missing = sorted(expected - set(self.dag_ids(tag)))
-        raise TimeoutError(f"DAGs not parsed within {timeout:.0f} s: {missing}; import errors: {self.import_errors()}")
-
-    def unpause(self, dag_id: str) -> None:
-        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        """Start a run under a run id of our own, so that retrying after a server error can never
-        start a second one: the retry either creates it or is told it exists (409)."""
-        run_id = f"manual__dataproducts_{time.time_ns()}"
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
-        for attempt in range(1, 5):
-            try:
-                return self._request_once("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, auth=True)["dag_run_id"]
-            except urllib.error.HTTPError as exc:
-                if exc.code == 409 and attempt > 1:
-                    return run_id
-                if exc.code < 500 or attempt == 4:
-                    raise
-                time.sleep(attempt)
-        raise AssertionError("unreachable")
-
-    def runs_since(self, dag_id: str, since: str) -> list[dict]:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after", run_after_gte=since)["dag_runs"]
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Optional[dict]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"
-        try:
-            return self.get(path, deserialize="true").get("value")
-        except urllib.error.HTTPError:
-            return None
-
-    def triggering_events(self, dag_id: str, run_id: str) -> list[dict]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/upstreamAssetEvents"
-        try:
-            return self.get(path)["asset_events"]
-        except urllib.error.HTTPError:
-            return []
-
-
-def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
+def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
     """Trigger the roots for the business date; wait until every product has built that date
     (or a run failed) and no run is active."""
     from dataproducts.naming import DAG_TAG
 
     products = set(mesh.products)
-    airflow.wait_for_dags(products, DAG_TAG)
+    api.wait_for_dags(products, DAG_TAG)
     for dag_id in sorted(products):
-        airflow.unpause(dag_id)
-    since = _now_iso()
+        api.unpause(dag_id)
+    since = now_iso()
     for root in mesh.roots():
-        airflow.trigger(root, {"business_date": business_date})
+        api.trigger(root, {"business_date": business_date})
     deadline = time.monotonic() + timeout
     built: dict[tuple[str, str], Optional[str]] = {}  # (dag, run) -> business date its build produced
     while True:
-        runs = {pid: airflow.runs_since(pid, since) for pid in products}
+        runs = {pid: api.runs_since(pid, since) for pid in products}
         active = [r for rs in runs.values() for r in rs if r["state"] in ACTIVE_STATES]
         for pid, items in runs.items():
             for run in items:
                 if run["state"] == "success" and (pid, run["dag_run_id"]) not in built:
-                    built[(pid, run["dag_run_id"])] = (airflow.xcom(pid, run["dag_run_id"], "build") or {}).get("business_date")
+                    built[(pid, run["dag_run_id"])] = (api.xcom(pid, run["dag_run_id"], "build") or {}).get("business_date")
         done = {pid for (pid, _), date in built.items() if date == business_date}
         failed = any(r["state"] == "failed" for rs in runs.values() for r in rs)
         if not active and (done == products or failed):
@@ -281,57 +180,7 @@ def run_mesh(airflow: EmbeddedAirflow, mesh: Mesh, business_date: str, timeout: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"the mesh did not finish within {timeout:.0f} s; still waiting for {sorted(products - done)}")
         time.sleep(3)
-    return _records(airflow, runs)
-
-
-def _records(airflow: EmbeddedAirflow, runs: dict[str, list[dict]]) -> list[ProductRun]:
-    records = []
-    for pid, items in runs.items():
-        for run in items:
-            build = airflow.xcom(pid, run["dag_run_id"], "build") or {}
-            events = airflow.triggering_events(pid, run["dag_run_id"])
-            records.append(
-                ProductRun(
-                    product_id=pid,
-                    run_id=run["dag_run_id"],
-                    run_type=run["run_type"],
-                    state=run["state"],
-                    queued_at=run.get("queued_at") or "",
-                    start_date=run.get("start_date"),
-                    end_date=run.get("end_date"),
-                    business_date=build.get("business_date"),
-                    row_counts=build.get("row_counts") or {},
-                    triggered_by=sorted({e["source_dag_id"] for e in events if e.get("source_dag_id")}),
-                    triggering_runs=sorted({e["source_run_id"] for e in events if e.get("source_run_id")}),
-                )
-            )
-    return sorted(records, key=lambda r: (r.start_date or "9999", r.product_id))
-
-
-def report(records: list[ProductRun]) -> str:
-    lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':56} {'date':10}  {'seconds':>7}  rows"]
-    for i, r in enumerate(records, 1):
-        cause = "manual trigger" if r.run_type == "manual" else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
-        rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items()))
-        if not rows:
-            rows = "skipped: not every input has published yet" if r.state == "success" else "-"
-        lines.append(f"{i:>2}  {r.product_id:34} {r.state:8} {cause:56} {r.business_date or '-':10}  {_seconds(r):>7}  {rows}")
-    return "\n".join(lines)
-
-
-def _seconds(run: ProductRun) -> str:
-    from datetime import datetime
-
-    if not (run.start_date and run.end_date):
-        return "-"
-    start, end = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (run.start_date, run.end_date))
-    return f"{(end - start).total_seconds():.1f}"
-
-
-def _now_iso() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat()
+    return records(api, runs)
 
 
 def metadata_report(project: Project) -> str:
@@ -361,7 +210,7 @@ def run_demo(project: Project, business_date: str, port: int, keep_running: bool
     try:
         airflow.wait_until_up()
         print(f"Airflow is up at {airflow.url}; triggering {', '.join(mesh.roots())} for {business_date}", flush=True)
-        records = run_mesh(airflow, load_mesh(project), business_date, timeout)
+        records = run_mesh(airflow.api, load_mesh(project), business_date, timeout)
         print(report(records))
         ok = all(r.state == "success" for r in records)
         print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")

@@ -112,7 +112,7 @@ def _failure(exc: Exception, business_date) -> dict[str, Any]:
 def _skip_until_every_input_published(spec: DataProductSpec, context) -> None:
     """'trigger: any' runs on any input's event, but only once every input has published at least
     once: before that, the other inputs' tables may not even exist."""
-    if spec.schedule is None or spec.schedule.trigger != "any":
+    if spec.trigger != "any":
         return
     from airflow.sdk.exceptions import AirflowSkipException
 
