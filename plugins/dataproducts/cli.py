@@ -81,10 +81,19 @@ def cmd_list(project: Project, args) -> int:
     return 0
 
 
-def cmd_downstream(project: Project, args) -> int:
+def _mesh_knowing(project: Project, product_id: str, valid: bool) -> Mesh | None:
+    """The mesh, when it knows the product (a valid one, if asked); else None, having said why."""
     mesh = load_mesh(project, check_dbt=False)
-    if args.product_id not in mesh.entries:
-        print(f"unknown product '{args.product_id}'; known: {', '.join(sorted(mesh.entries))}", file=sys.stderr)
+    known = mesh.products if valid else mesh.entries
+    if product_id in known:
+        return mesh
+    print(f"'{product_id}' is not a{' valid' if valid else ' known'} product; those are: {', '.join(sorted(known))}", file=sys.stderr)
+    return None
+
+
+def cmd_downstream(project: Project, args) -> int:
+    mesh = _mesh_knowing(project, args.product_id, valid=False)
+    if mesh is None:
         return 2
     for pid in mesh.downstream_of(args.product_id):
         print(pid)
@@ -96,9 +105,8 @@ def cmd_rerun(project: Project, args) -> int:
     from dataproducts.airflow_api import AirflowApi, report
     from dataproducts.business_date import BusinessDateError, parse_business_date
 
-    mesh = load_mesh(project, check_dbt=False)
-    if args.product_id not in mesh.products:
-        print(f"'{args.product_id}' is not a valid product; valid: {', '.join(sorted(mesh.products))}", file=sys.stderr)
+    mesh = _mesh_knowing(project, args.product_id, valid=True)
+    if mesh is None:
         return 2
     try:
         date = parse_business_date(args.business_date, "--business-date").isoformat()

@@ -1,0 +1,52 @@
+"""The command line, on the pure core: no Airflow is started."""
+
+from __future__ import annotations
+
+from dataproducts.cli import main
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_validate_the_example(compiled_repo, capsys):
+    assert run(capsys, "--root", str(compiled_repo), "validate") == (0, "7 products valid, 0 broken, in 4 domains\n", "")
+
+
+def test_validate_reports_every_error_and_fails(project_copy, capsys):
+    spec = project_copy / "product_specs" / "pricing" / "market_prices.yaml"
+    spec.write_text(spec.read_text().replace("version: 1.0.0", "version: one"))
+    (project_copy / "product_specs" / "marketing").mkdir()
+    (project_copy / "product_specs" / "marketing" / "leads.yaml").write_text("id: marketing.leads\n")
+    code, out, err = run(capsys, "--root", str(project_copy), "validate")
+    assert code == 1
+    assert "product_specs/pricing/market_prices.yaml: version: 'one' is not allowed" in err
+    assert "product_specs/marketing/leads.yaml: owner: required field is missing" in err
+    assert "product_specs/marketing/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/marketing.py" in err
+    assert out == "6 products valid, 2 broken, in 5 domains\n"
+
+
+def test_list_shows_run_order_and_consumers(compiled_repo, capsys):
+    code, out, _ = run(capsys, "--root", str(compiled_repo), "list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 7
+    assert lines[0].startswith("inventory.listings")
+    assert "read by: pricing.market_prices, pricing.price_ratings" in lines[0]
+
+
+def test_downstream_and_rerun_plan(compiled_repo, capsys):
+    assert run(capsys, "--root", str(compiled_repo), "downstream", "pricing.market_prices")[1].split() == [
+        "pricing.price_ratings",
+        "advertising.promotion_candidates",
+    ]
+    code, out, _ = run(capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "2026-11-03", "--dry-run")
+    assert (code, out) == (0, "rebuilding 2026-11-03 of, in this order: pricing.market_prices, pricing.price_ratings, advertising.promotion_candidates\n")
+
+
+def test_unknown_product_and_bad_date_are_usage_errors(compiled_repo, capsys):
+    code, _, err = run(capsys, "--root", str(compiled_repo), "downstream", "pricing.prices")
+    assert code == 2 and err.startswith("'pricing.prices' is not a known product; those are: advertising.campaign_performance,")
+    code, _, err = run(capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "3.11.2026")
+    assert code == 2 and "--business-date: '3.11.2026' is not a date; use the form YYYY-MM-DD" in err
