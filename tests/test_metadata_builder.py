@@ -260,7 +260,6 @@ def test_glossary_terms_go_on_the_product_and_its_datasets(mesh):
 
 
 def test_flow_and_job_urns_match_the_airflow_plugin(mesh):
-    pytest.importorskip("datahub_airflow_plugin")
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import DAG
     from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstance

@@ -135,11 +135,9 @@ def test_backlog_counts_the_outbox(compiled_repo, auth_manager, tmp_path, monkey
     from dataproducts.metadata.delivery import outbox_for
     from dataproducts.project import Project
 
-    try:
-        from datahub.emitter.mcp import MetadataChangeProposalWrapper
-        from datahub.metadata.schema_classes import StatusClass
-    except ImportError:  # pragma: no cover
-        pytest.skip("datahub is not installed")
+    from datahub.emitter.mcp import MetadataChangeProposalWrapper
+    from datahub.metadata.schema_classes import StatusClass
+
     mcps = [MetadataChangeProposalWrapper(entityUrn=f"urn:li:corpuser:u{i}", aspect=StatusClass(removed=False)) for i in range(3)]
     outbox_for(Project(compiled_repo)).write("ui-test", mcps)
     data = get(client_for(compiled_repo), "/dataproducts/api/mesh", token(auth_manager)).json()
