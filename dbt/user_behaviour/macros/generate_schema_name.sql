@@ -1,8 +1,0 @@
-{#- Tables land in the schema named by +schema (the domain) as-is, not '<target schema>_<domain>'. -#}
-{% macro generate_schema_name(custom_schema_name, node) -%}
-    {%- if custom_schema_name is none -%}
-        {{ target.schema }}
-    {%- else -%}
-        {{ custom_schema_name | trim }}
-    {%- endif -%}
-{%- endmacro %}
