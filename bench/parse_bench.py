@@ -32,8 +32,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import zlib
 import time
+import zlib
 from pathlib import Path
 
 import yaml
@@ -45,7 +45,7 @@ DAG_FILE = '''"""Airflow DAGs of the '{domain}' domain: one DAG per spec in prod
 
 from pathlib import Path
 
-from dataproducts.dag_factory import build_domain_dags
+from dataproducts.airflow.dag_factory import build_domain_dags
 
 globals().update(build_domain_dags("{domain}", default_root=Path(__file__).resolve().parents[1]))
 '''
@@ -67,8 +67,28 @@ models:
 """
 
 TYPES = ["string", "integer", "number", "boolean", "date", "timestamp"]
-WORDS = ["price", "listing", "dealer", "views", "clicks", "spend", "market", "segment", "rating", "score",
-         "contacts", "budget", "mileage", "model", "make", "region", "channel", "device", "session", "margin"]
+WORDS = [
+    "price",
+    "listing",
+    "dealer",
+    "views",
+    "clicks",
+    "spend",
+    "market",
+    "segment",
+    "rating",
+    "score",
+    "contacts",
+    "budget",
+    "mileage",
+    "model",
+    "make",
+    "region",
+    "channel",
+    "device",
+    "session",
+    "margin",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -93,8 +113,16 @@ def generate(root: Path, n_specs: int, n_domains: int, seed: int, macros: int, l
         for o in range(rng.randint(1, 2)):
             port = f"out{o}"
             table = f"{name}_{port}"
-            cols = [{"name": "business_date", "type": "date", "required": True, "description": "Business date."},
-                    {"name": f"{name}_key", "type": "string", "required": True, "unique": True, "description": "Key; unique per date."}]
+            cols = [
+                {"name": "business_date", "type": "date", "required": True, "description": "Business date."},
+                {
+                    "name": f"{name}_key",
+                    "type": "string",
+                    "required": True,
+                    "unique": True,
+                    "description": "Key; unique per date.",
+                },
+            ]
             for c in range(rng.randint(0, 4)):
                 col = {"name": f"{rng.choice(WORDS)}_{c}", "type": rng.choice(TYPES), "description": "A measure."}
                 if rng.random() < 0.4:
@@ -102,9 +130,18 @@ def generate(root: Path, n_specs: int, n_domains: int, seed: int, macros: int, l
                 cols.append(col)
             outputs.append({"port": port, "table": table, "columns": cols})
         if layer == 0:
-            inputs = [{"name": f"raw_{k}", "source": {"schema": "landing", "table": f"raw_{name}_{k}", "system": "ops"},
-                       "description": "Operational export."} for k in range(rng.randint(1, 2))]
-            schedule = {"cron": f"{rng.randint(0, 59)} {rng.randint(0, 5)} * * *", "timezone": rng.choice(["Europe/Berlin", "UTC"])}
+            inputs = [
+                {
+                    "name": f"raw_{k}",
+                    "source": {"schema": "landing", "table": f"raw_{name}_{k}", "system": "ops"},
+                    "description": "Operational export.",
+                }
+                for k in range(rng.randint(1, 2))
+            ]
+            schedule = {
+                "cron": f"{rng.randint(0, 59)} {rng.randint(0, 5)} * * *",
+                "timezone": rng.choice(["Europe/Berlin", "UTC"]),
+            }
         else:
             earlier = [p for k in range(layer) for p in by_layer.get(k, [])]
             picks = [rng.choice(by_layer[layer - 1])]
@@ -133,8 +170,13 @@ def generate(root: Path, n_specs: int, n_domains: int, seed: int, macros: int, l
             "input_ports": inputs,
             "transform": {"dbt": {"project": domain, "select": [f"path:models/{name}"]}},
             "output_ports": [
-                {"name": o["port"], "table": o["table"], "description": "Output.", "contract": {"columns": o["columns"]},
-                 "freshness": {"max_age_hours": 26}}
+                {
+                    "name": o["port"],
+                    "table": o["table"],
+                    "description": "Output.",
+                    "contract": {"columns": o["columns"]},
+                    "freshness": {"max_age_hours": 26},
+                }
                 for o in outputs
             ],
         }
@@ -156,8 +198,13 @@ def generate(root: Path, n_specs: int, n_domains: int, seed: int, macros: int, l
         manifest = _manifest(domain, [p for p in products if p["domain"] == domain], by_id, rng, macros)
         (project_dir / "target" / "manifest.json").write_text(json.dumps(manifest))
     depth = max(layer_of)
-    return {"products": len(products), "domains": n_domains, "roots": n_roots, "depth": depth + 1,
-            "manifest_bytes": sum((root / "dbt" / d / "target" / "manifest.json").stat().st_size for d in domains)}
+    return {
+        "products": len(products),
+        "domains": n_domains,
+        "roots": n_roots,
+        "depth": depth + 1,
+        "manifest_bytes": sum((root / "dbt" / d / "target" / "manifest.json").stat().st_size for d in domains),
+    }
 
 
 def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random, macros: int) -> dict:
@@ -176,10 +223,21 @@ def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random
             uid = f"source.{domain}.{schema}.{table}"
             source_ids.append(uid)
             sources[uid] = {
-                "unique_id": uid, "resource_type": "source", "package_name": domain, "source_name": schema,
-                "name": table, "identifier": table, "schema": schema, "database": "warehouse",
-                "relation_name": f'"warehouse"."{schema}"."{table}"', "description": "", "columns": {},
-                "fqn": [domain, schema, table], "loader": "", "meta": {}, "tags": [],
+                "unique_id": uid,
+                "resource_type": "source",
+                "package_name": domain,
+                "source_name": schema,
+                "name": table,
+                "identifier": table,
+                "schema": schema,
+                "database": "warehouse",
+                "relation_name": f'"warehouse"."{schema}"."{table}"',
+                "description": "",
+                "columns": {},
+                "fqn": [domain, schema, table],
+                "loader": "",
+                "meta": {},
+                "tags": [],
             }
         for o in p["outputs"]:
             table = o["table"]
@@ -188,14 +246,25 @@ def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random
             for extra in range(rng.randint(0, 2)):  # models document more than the contract promises
                 columns[f"extra_{extra}"] = _column(f"extra_{extra}", "Not in the contract.")
             nodes[uid] = {
-                "unique_id": uid, "resource_type": "model", "package_name": domain, "name": table, "alias": table,
-                "schema": domain, "database": "warehouse", "description": f"{p['id']} port {o['port']}",
-                "columns": columns, "original_file_path": f"models/{p['name']}/{table}.sql",
-                "path": f"{p['name']}/{table}.sql", "fqn": [domain, p["name"], table],
+                "unique_id": uid,
+                "resource_type": "model",
+                "package_name": domain,
+                "name": table,
+                "alias": table,
+                "schema": domain,
+                "database": "warehouse",
+                "description": f"{p['id']} port {o['port']}",
+                "columns": columns,
+                "original_file_path": f"models/{p['name']}/{table}.sql",
+                "path": f"{p['name']}/{table}.sql",
+                "fqn": [domain, p["name"], table],
                 "depends_on": {"macros": ["macro.dbt.is_incremental"], "nodes": list(source_ids)},
                 "config": {"materialized": "incremental", "schema": domain, "tags": [], "meta": {}},
-                "raw_code": f"select * from {{{{ source('{domain}', '{table}') }}}}", "tags": [], "meta": {},
-                "checksum": {"name": "sha256", "checksum": "0" * 64}, "language": "sql",
+                "raw_code": f"select * from {{{{ source('{domain}', '{table}') }}}}",
+                "tags": [],
+                "meta": {},
+                "checksum": {"name": "sha256", "checksum": "0" * 64},
+                "language": "sql",
             }
             for c in o["columns"]:
                 for flag, test in (("required", "not_null"), ("unique", "unique")):
@@ -203,26 +272,63 @@ def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random
                         continue
                     tid = f"test.{domain}.{test}_{table}_{c['name']}.{zlib.crc32(tid_key(table, c['name'], test)):08x}"
                     nodes[tid] = {
-                        "unique_id": tid, "resource_type": "test", "package_name": domain,
-                        "name": f"{test}_{table}_{c['name']}", "attached_node": uid, "column_name": c["name"],
-                        "test_metadata": {"name": test, "kwargs": {"column_name": c["name"], "model": f"{{{{ get_where_subquery(ref('{table}')) }}}}"}, "namespace": None},
+                        "unique_id": tid,
+                        "resource_type": "test",
+                        "package_name": domain,
+                        "name": f"{test}_{table}_{c['name']}",
+                        "attached_node": uid,
+                        "column_name": c["name"],
+                        "test_metadata": {
+                            "name": test,
+                            "kwargs": {"column_name": c["name"], "model": f"{{{{ get_where_subquery(ref('{table}')) }}}}"},
+                            "namespace": None,
+                        },
                         "depends_on": {"macros": [f"macro.dbt.test_{test}"], "nodes": [uid]},
-                        "schema": f"{domain}_dbt_test__audit", "database": "warehouse", "config": {"severity": "ERROR"},
-                        "original_file_path": f"models/{p['name']}/{p['name']}.yml", "tags": [], "meta": {},
+                        "schema": f"{domain}_dbt_test__audit",
+                        "database": "warehouse",
+                        "config": {"severity": "ERROR"},
+                        "original_file_path": f"models/{p['name']}/{p['name']}.yml",
+                        "tags": [],
+                        "meta": {},
                     }
     macro_body = "{% macro m() %}\n" + "  {{ return(adapter.dispatch('m', 'dbt')()) }}\n" * 12 + "{% endmacro %}\n"
     all_macros = {
-        f"macro.dbt.synthetic_{i}": {"unique_id": f"macro.dbt.synthetic_{i}", "name": f"synthetic_{i}", "package_name": "dbt",
-                                     "resource_type": "macro", "path": f"macros/m{i}.sql", "macro_sql": macro_body,
-                                     "depends_on": {"macros": []}, "description": "", "meta": {}, "arguments": []}
+        f"macro.dbt.synthetic_{i}": {
+            "unique_id": f"macro.dbt.synthetic_{i}",
+            "name": f"synthetic_{i}",
+            "package_name": "dbt",
+            "resource_type": "macro",
+            "path": f"macros/m{i}.sql",
+            "macro_sql": macro_body,
+            "depends_on": {"macros": []},
+            "description": "",
+            "meta": {},
+            "arguments": [],
+        }
         for i in range(macros)
     }
     return {
-        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.11.16",
-                     "project_name": domain, "adapter_type": "duckdb"},
-        "nodes": nodes, "sources": sources, "macros": all_macros, "docs": {}, "exposures": {}, "metrics": {},
-        "groups": {}, "selectors": {}, "disabled": {}, "parent_map": {}, "child_map": {}, "group_map": {},
-        "saved_queries": {}, "semantic_models": {}, "unit_tests": {},
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            "dbt_version": "1.11.16",
+            "project_name": domain,
+            "adapter_type": "duckdb",
+        },
+        "nodes": nodes,
+        "sources": sources,
+        "macros": all_macros,
+        "docs": {},
+        "exposures": {},
+        "metrics": {},
+        "groups": {},
+        "selectors": {},
+        "disabled": {},
+        "parent_map": {},
+        "child_map": {},
+        "group_map": {},
+        "saved_queries": {},
+        "semantic_models": {},
+        "unit_tests": {},
     }
 
 
@@ -231,8 +337,18 @@ def tid_key(table: str, column: str, test: str) -> bytes:
 
 
 def _column(name: str, description: str) -> dict:
-    return {"name": name, "description": description, "meta": {}, "data_type": None, "constraints": [], "quote": None,
-            "config": {"meta": {}, "tags": []}, "tags": [], "granularity": None, "doc_blocks": []}
+    return {
+        "name": name,
+        "description": description,
+        "meta": {},
+        "data_type": None,
+        "constraints": [],
+        "quote": None,
+        "config": {"meta": {}, "tags": []},
+        "tags": [],
+        "granularity": None,
+        "doc_blocks": [],
+    }
 
 
 def validate(root: Path, env: dict, expected: int) -> None:
@@ -253,8 +369,8 @@ MESH_SCRIPT = r"""
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from dataproducts.mesh import load_mesh
-from dataproducts.project import Project
+from dataproducts.core.mesh import load_mesh
+from dataproducts.core.project import Project
 t1 = time.perf_counter()
 mesh = load_mesh(Project(Path(sys.argv[1])))
 t2 = time.perf_counter()
@@ -266,7 +382,7 @@ DOMAIN_SCRIPT = r"""
 import importlib.util, json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-import dataproducts.dag_factory as factory
+import dataproducts.airflow.dag_factory as factory
 t1 = time.perf_counter()
 real, spent = factory.load_mesh_cached, []
 def timed(*a, **k):
@@ -356,8 +472,10 @@ def measure(root: Path, n_products: int, domains: list[str], env: dict, n: int) 
 
     def check_bag(out):
         if out["import_errors"] or out["dags"] != n_products or out["broken_dags"]:
-            sys.exit(f"DagBag is not clean: {len(out['import_errors'])} import errors, {out['dags']} data-product DAGs "
-                     f"(expected {n_products}), {out['broken_dags']} broken: {json.dumps(out['import_errors'])[:2000]}")
+            sys.exit(
+                f"DagBag is not clean: {len(out['import_errors'])} import errors, {out['dags']} data-product DAGs "
+                f"(expected {n_products}), {out['broken_dags']} broken: {json.dumps(out['import_errors'])[:2000]}"
+            )
 
     bag_runs = repeat(DAGBAG_SCRIPT, [str(root / "dags")], env, n, check_bag)
     warm_bag_runs = repeat(DAGBAG_SCRIPT, [str(root / "dags")], env, n, check_bag, cold=False)
@@ -391,16 +509,20 @@ def table(r: dict, n_products: int) -> str:
     ms_per_dag = (r["bag"][0] / n_products * 1000, r["bag"][1] / n_products * 1000)
     rows = [
         ("a. `load_mesh` (whole mesh, in-process)", r["mesh_load"]),
-        ("a. import dataproducts.mesh (pydantic, yaml)", r["mesh_import"]),
+        ("a. import dataproducts.core.mesh (pydantic, yaml)", r["mesh_import"]),
         ("a. process wall time (`python -c`, no Airflow)", r["mesh_wall"]),
-        ("b. import dataproducts.dag_factory (Airflow + factory)", r["dom_import"]),
+        ("b. import dataproducts.airflow.dag_factory (Airflow + factory)", r["dom_import"]),
         (f"b. exec dags/{r['domain']}.py ({r['domain_dags']} DAGs)", r["dom_file"]),
         ("b. ... of which load_mesh_cached (whole mesh, empty cache)", r["dom_mesh"]),
         ("b. ... of which DAG construction", r["dom_dags"]),
         ("b. process wall time", r["dom_wall"]),
         ("c. import airflow.dag_processing.dagbag", r["bag_import"]),
-        (f"c. `DagBag(dags/)`, empty mesh cache ({r['bag_files']} files, {r['bag_dags']} product DAGs"
-         + (f" + {r['bag_all_dags'] - r['bag_dags']} other" if r["bag_all_dags"] != r["bag_dags"] else "") + ")", r["bag"]),
+        (
+            f"c. `DagBag(dags/)`, empty mesh cache ({r['bag_files']} files, {r['bag_dags']} product DAGs"
+            + (f" + {r['bag_all_dags'] - r['bag_dags']} other" if r["bag_all_dags"] != r["bag_dags"] else "")
+            + ")",
+            r["bag"],
+        ),
         ("c. ... the same with the mesh cache already filled (steady state)", r["bag_warm"]),
         ("c. slowest single file in the DagBag (cold)", r["bag_slowest_file"]),
         ("c. process wall time", r["bag_wall"]),
@@ -421,8 +543,8 @@ from pathlib import Path
 what, target, out = sys.argv[1], sys.argv[2], sys.argv[3]
 prof = cProfile.Profile()
 if what == "mesh":
-    from dataproducts.mesh import load_mesh
-    from dataproducts.project import Project
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.project import Project
     prof.enable(); load_mesh(Project(Path(target))); prof.disable()
 else:
     from airflow.dag_processing.dagbag import DagBag
@@ -431,9 +553,27 @@ else:
 prof.dump_stats(out)
 """
 
-WATCH = ["load_mesh", "load_spec_file", "model_validate", "graph_errors", "dbt_errors", "_cycles", "products",
-         "model_for_table", "tests_on", "source_relation", "_input_relation", "load_manifest", "consumers_of",
-         "product_doc_md", "product_dag", "_model", "in_domain", "bag_dag", "load"]
+WATCH = [
+    "load_mesh",
+    "load_spec_file",
+    "model_validate",
+    "graph_errors",
+    "dbt_errors",
+    "_cycles",
+    "products",
+    "model_for_table",
+    "tests_on",
+    "source_relation",
+    "_input_relation",
+    "load_manifest",
+    "consumers_of",
+    "product_doc_md",
+    "product_dag",
+    "_model",
+    "in_domain",
+    "bag_dag",
+    "load",
+]
 
 
 def profile(root: Path, env: dict, outdir: Path, top: int) -> str:
@@ -442,7 +582,9 @@ def profile(root: Path, env: dict, outdir: Path, top: int) -> str:
     report = []
     for what, target in (("mesh", root), ("dagbag", root / "dags")):
         out = outdir / f"{what}.prof"
-        result = subprocess.run([PYTHON, "-c", PROFILE_SCRIPT, what, str(target), str(out)], capture_output=True, text=True, env=env)
+        result = subprocess.run(
+            [PYTHON, "-c", PROFILE_SCRIPT, what, str(target), str(out)], capture_output=True, text=True, env=env
+        )
         if result.returncode:
             sys.exit(result.stderr[-3000:])
         stats = pstats.Stats(str(out))
@@ -450,8 +592,12 @@ def profile(root: Path, env: dict, outdir: Path, top: int) -> str:
         report.append(f"\n### cProfile: {what} ({total:.2f} s under the profiler; {out})\n")
         report.append("Functions of interest (ncalls, tottime s, cumtime s):\n")
         rows = []
-        for (file, line, func), (cc, nc, tt, ct, _) in stats.stats.items():
-            if func in WATCH and ("dataproducts" in file or func in ("bag_dag", "model_validate", "load")) and ("json" in file or func != "load"):
+        for (file, line, func), (_cc, nc, tt, ct, _) in stats.stats.items():
+            if (
+                func in WATCH
+                and ("dataproducts" in file or func in ("bag_dag", "model_validate", "load"))
+                and ("json" in file or func != "load")
+            ):
                 rows.append((ct, f"| `{func}` | {Path(file).name}:{line} | {nc} | {tt:.3f} | {ct:.3f} |"))
         report.append("| function | where | ncalls | tottime | cumtime |\n|---|---|---:|---:|---:|")
         report += [r for _, r in sorted(rows, reverse=True)]
@@ -459,9 +605,12 @@ def profile(root: Path, env: dict, outdir: Path, top: int) -> str:
         pstats.Stats(str(out), stream=buf).sort_stats("tottime").print_stats(top)
         report.append(f"\nTop {top} by tottime:\n```")
         lines = buf.getvalue().splitlines()
-        start = next(i for i, l in enumerate(lines) if "ncalls" in l)
-        report += [l.replace(str(REPO) + "/", "").replace(str(Path(PYTHON).parents[1]) + "/lib/python3.11/site-packages/", "")
-                   for l in lines[start:] if l.strip()]
+        start = next(i for i, text in enumerate(lines) if "ncalls" in text)
+        report += [
+            text.replace(str(REPO) + "/", "").replace(str(Path(PYTHON).parents[1]) + "/lib/python3.11/site-packages/", "")
+            for text in lines[start:]
+            if text.strip()
+        ]
         report.append("```")
     return "\n".join(report)
 
@@ -476,11 +625,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--macros", type=int, default=500, help="dbt macros per manifest (a real dbt-duckdb manifest has ~510)")
-    parser.add_argument("--example", action="store_true", help="benchmark the repository itself (needs `dataproducts compile` first)")
+    parser.add_argument(
+        "--example", action="store_true", help="benchmark the repository itself (needs `dataproducts compile` first)"
+    )
     parser.add_argument("--profile", action="store_true", help="also cProfile load_mesh and the DagBag once")
     parser.add_argument("--top", type=int, default=25, help="rows of the tottime profile listing")
-    parser.add_argument("--pycache-prefix", action="store_true",
-                        help="unset PYTHONDONTWRITEBYTECODE and cache bytecode under a temp PYTHONPYCACHEPREFIX")
+    parser.add_argument(
+        "--pycache-prefix",
+        action="store_true",
+        help="unset PYTHONDONTWRITEBYTECODE and cache bytecode under a temp PYTHONPYCACHEPREFIX",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated project")
     args = parser.parse_args()
 
@@ -498,27 +652,36 @@ def main() -> int:
             t = time.perf_counter()
             info = generate(root, args.specs, args.domains, args.seed, args.macros)
             n_products = info["products"]
-            print(f"generated {info['products']} specs in {info['domains']} domains under {root} "
-                  f"({info['roots']} roots, {info['depth']} layers, manifests {info['manifest_bytes'] / 1e6:.1f} MB total) "
-                  f"in {time.perf_counter() - t:.1f} s")
+            print(
+                f"generated {info['products']} specs in {info['domains']} domains under {root} "
+                f"({info['roots']} roots, {info['depth']} layers, manifests {info['manifest_bytes'] / 1e6:.1f} MB total) "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
         env = make_env(root, airflow_home, pycache)
         validate(root, env, n_products)
         domains = sorted(p.name for p in (root / "product_specs").iterdir() if (root / "dags" / f"{p.name}.py").is_file())
         results = measure(root, n_products, domains, env, args.repeat)
 
-        bytecode = ("PYTHONDONTWRITEBYTECODE unset, bytecode cached under PYTHONPYCACHEPREFIX" if pycache else
-                    f"PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '<unset>')} (inherited)")
+        bytecode = (
+            "PYTHONDONTWRITEBYTECODE unset, bytecode cached under PYTHONPYCACHEPREFIX"
+            if pycache
+            else f"PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '<unset>')} (inherited)"
+        )
         cmd = "bench/parse_bench.py " + " ".join(sys.argv[1:])
         print()
         print(f"## Parse-time benchmark: {n_products} specs, {len(domains)} domain files, {args.repeat} fresh processes each\n")
         print(table(results, n_products))
-        print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs; {bytecode}; AIRFLOW_HOME={airflow_home} (temp); "
-              f"one unmeasured warm-up process per row group.")
+        print(
+            f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs; {bytecode}; AIRFLOW_HOME={airflow_home} (temp); "
+            f"one unmeasured warm-up process per row group."
+        )
         print(f"Command: `{Path(PYTHON).relative_to(REPO) if PYTHON.startswith(str(REPO)) else PYTHON} {cmd}`")
-        print(f"Mesh cache: without it every domain file would validate the whole mesh "
-              f"(~{len(domains)} x {results['mesh_load'][0]:.3f} s = {len(domains) * results['mesh_load'][0]:.2f} s); "
-              f"with it the first file does (cold DagBag {results['bag'][0]:.2f} s) or none does "
-              f"(steady state {results['bag_warm'][0]:.2f} s).")
+        print(
+            f"Mesh cache: without it every domain file would validate the whole mesh "
+            f"(~{len(domains)} x {results['mesh_load'][0]:.3f} s = {len(domains) * results['mesh_load'][0]:.2f} s); "
+            f"with it the first file does (cold DagBag {results['bag'][0]:.2f} s) or none does "
+            f"(steady state {results['bag_warm'][0]:.2f} s)."
+        )
         if args.profile:
             print(profile(root, env, work, args.top))
             args.keep = True

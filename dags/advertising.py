@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from dataproducts.dag_factory import build_domain_dags
+from dataproducts.airflow.dag_factory import build_domain_dags
 
 globals().update(build_domain_dags("advertising", default_root=Path(__file__).resolve().parents[1]))

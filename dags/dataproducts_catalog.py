@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from dataproducts.dag_factory import catalog_dag
+from dataproducts.airflow.dag_factory import catalog_dag
 
 dag = catalog_dag(default_root=Path(__file__).resolve().parents[1])

@@ -66,7 +66,7 @@ def write_spec(root: Path, document, product_id: str | None = None) -> Path:
 
 @pytest.fixture
 def tmp_project(tmp_path):
-    from dataproducts.project import Project
+    from dataproducts.core.project import Project
 
     return Project(tmp_path)
 
@@ -92,7 +92,9 @@ def project_copy(tmp_path, compiled_repo):
     import shutil
 
     for part in ("dags", "product_specs", "dbt"):
-        shutil.copytree(compiled_repo / part, tmp_path / part, ignore=shutil.ignore_patterns("logs", "*.duckdb", "run_results.json"))
+        shutil.copytree(
+            compiled_repo / part, tmp_path / part, ignore=shutil.ignore_patterns("logs", "*.duckdb", "run_results.json")
+        )
     return tmp_path
 
 

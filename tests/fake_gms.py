@@ -90,7 +90,7 @@ class FakeGMS:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeGMS":
+    def start(self) -> FakeGMS:
         """Listen (again) on 127.0.0.1; the first start picks a free port, later ones reuse it."""
         if self._server is not None:
             return self
@@ -113,7 +113,7 @@ class FakeGMS:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeGMS":
+    def __enter__(self) -> FakeGMS:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -234,7 +234,10 @@ def _make_handler(gms: FakeGMS) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (timeout): a real GMS would not notice either
 
         def _error(self, status: int, message: str) -> None:
-            self._send(status, {"exceptionClass": "com.linkedin.restli.server.RestLiServiceException", "message": message, "status": status})
+            self._send(
+                status,
+                {"exceptionClass": "com.linkedin.restli.server.RestLiServiceException", "message": message, "status": status},
+            )
 
         def handle_one_request(self) -> None:
             with gms._lock:
@@ -298,7 +301,9 @@ def _make_handler(gms: FakeGMS) -> type[BaseHTTPRequestHandler]:
                     reply = {"value": [p.urn for p in proposals]}
                 elif parts.path.startswith("/openapi/v3/entity/"):
                     proposals = _decode_openapi(body, request_no)
-                    reply = [{"urn": p.urn, p.aspect_name: {"value": p.aspect, "systemMetadata": p.system_metadata}} for p in proposals]
+                    reply = [
+                        {"urn": p.urn, p.aspect_name: {"value": p.aspect, "systemMetadata": p.system_metadata}} for p in proposals
+                    ]
                 else:
                     self._error(404, f"no route for POST {self.path}")
                     return

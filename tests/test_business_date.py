@@ -1,4 +1,4 @@
-"""Which business date a run builds (pure; see dataproducts.business_date)."""
+"""Which business date a run builds (pure; see dataproducts.core.business_date)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from dataproducts.business_date import BusinessDateError, resolve_business_date
+from dataproducts.core.business_date import BusinessDateError, resolve_business_date
 
-NOW = dt.datetime(2026, 11, 30, 1, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 30, 1, 30, tzinfo=dt.UTC)
 
 
 def resolve(conf=None, extras=(), interval_start=None, tz="Europe/Berlin"):
@@ -25,7 +25,7 @@ def test_asset_triggered_run_builds_the_producers_date_latest_first():
 
 
 def test_cron_run_builds_its_data_interval_start_in_the_product_timezone():
-    start = dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.timezone.utc)  # 00:30 on the 29th in Berlin
+    start = dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 29th in Berlin
     assert resolve(interval_start=start) == (dt.date(2026, 11, 29), "data interval start")
     assert resolve(interval_start=start, tz="UTC")[0] == dt.date(2026, 11, 28)
 
@@ -36,5 +36,7 @@ def test_manual_run_without_anything_builds_yesterday_in_the_product_timezone():
 
 
 def test_bad_conf_date_says_what_to_write():
-    with pytest.raises(BusinessDateError, match=r"dag_run.conf.business_date: '03/11/2026' is not a date; use the form YYYY-MM-DD"):
+    with pytest.raises(
+        BusinessDateError, match=r"dag_run.conf.business_date: '03/11/2026' is not a date; use the form YYYY-MM-DD"
+    ):
         resolve({"business_date": "03/11/2026"})

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dataproducts.mesh import load_mesh
+from dataproducts.core.mesh import load_mesh
+from dataproducts.core.project import Project
 from dataproducts.metadata import delivery, urns
 from dataproducts.metadata.catalog_sync import sync_catalog
 from dataproducts.metadata.sinks import open_lite
-from dataproducts.project import Project
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ def test_validate_reports_every_error_and_fails(project_copy, capsys):
     assert code == 1
     assert "product_specs/pricing/market_prices.yaml: version: 'one' is not allowed" in err
     assert "product_specs/marketing/leads.yaml: owner: required field is missing" in err
-    assert "product_specs/marketing/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/marketing.py" in err
+    assert (
+        "product_specs/marketing/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/marketing.py" in err
+    )
     assert out == "6 products valid, 2 broken, in 5 domains\n"
 
 
@@ -41,8 +43,13 @@ def test_downstream_and_rerun_plan(compiled_repo, capsys):
         "pricing.price_ratings",
         "advertising.promotion_candidates",
     ]
-    code, out, _ = run(capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "2026-11-03", "--dry-run")
-    assert (code, out) == (0, "rebuilding 2026-11-03 of, in this order: pricing.market_prices, pricing.price_ratings, advertising.promotion_candidates\n")
+    code, out, _ = run(
+        capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "2026-11-03", "--dry-run"
+    )
+    assert (code, out) == (
+        0,
+        "rebuilding 2026-11-03 of, in this order: pricing.market_prices, pricing.price_ratings, advertising.promotion_candidates\n",
+    )
 
 
 def test_unknown_product_and_bad_date_are_usage_errors(compiled_repo, capsys):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 from airflow.sdk import AssetAll, AssetAny
-
 from conftest import asset_names, dag_bag
-from dataproducts import naming
-from dataproducts.loader import spec_files
-from dataproducts.mesh import load_mesh
-from dataproducts.project import Project
+
+from dataproducts.core import naming
+from dataproducts.core.loader import spec_files
+from dataproducts.core.mesh import load_mesh
+from dataproducts.core.project import Project
 
 
 def specs_by_id(root):

@@ -11,8 +11,8 @@ import sys
 import duckdb
 import pytest
 
-from dataproducts import dbt_runner
-from dataproducts.project import Project
+from dataproducts.core.project import Project
+from dataproducts.dbt import runner as dbt_runner
 
 D3, D4 = dt.date(2026, 11, 3), dt.date(2026, 11, 4)
 
@@ -22,7 +22,9 @@ def warehouse(tmp_path, compiled_repo, monkeypatch):
     """A fresh DuckDB warehouse with the landing data loaded."""
     monkeypatch.setenv("DATAPRODUCTS_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("DATAPRODUCTS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
-    subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(compiled_repo), "seed-landing"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dataproducts.cli", "--root", str(compiled_repo), "seed-landing"], check=True, capture_output=True
+    )
     return tmp_path / "warehouse.duckdb"
 
 
@@ -61,5 +63,7 @@ def test_a_failing_dbt_test_fails_the_build_with_dbts_message(warehouse, tmp_pat
     with pytest.raises(dbt_runner.DbtFailed) as failure:
         build_listings(Project(copy), D3, tmp_path / "run")
     message = str(failure.value)
-    assert message.startswith("dbt build failed for path:models/listings (2026-11-03): test.inventory.not_null_listings_listing_id")
+    assert message.startswith(
+        "dbt build failed for path:models/listings (2026-11-03): test.inventory.not_null_listings_listing_id"
+    )
     assert "Got 411 results, configured to fail if != 0" in message

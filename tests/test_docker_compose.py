@@ -343,7 +343,7 @@ def test_airflow_datahub_connection_points_at_gms(compose: dict, services: dict)
     assert str(env["AIRFLOW__DATAHUB__CAPTURE_AIRFLOW_ASSETS"]).lower() == "false"
     assert "AIRFLOW__DATAHUB__ENABLED" in env
     # Connection id <-> env var name, as Airflow derives it.
-    assert DATAHUB_CONN_VAR == "AIRFLOW_CONN_" + env["AIRFLOW__DATAHUB__CONN_ID"].upper()
+    assert "AIRFLOW_CONN_" + env["AIRFLOW__DATAHUB__CONN_ID"].upper() == DATAHUB_CONN_VAR
 
     conn = json.loads(_interpolate(env[DATAHUB_CONN_VAR]))
     assert conn["conn_type"] == "datahub-rest"

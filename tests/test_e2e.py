@@ -12,12 +12,12 @@ import socket
 import duckdb
 import pytest
 
-from dataproducts.embedded import EmbeddedAirflow, run_mesh
-from dataproducts.rerun import rerun
-from dataproducts.mesh import load_mesh
+from dataproducts.core.mesh import load_mesh
+from dataproducts.core.project import Project
 from dataproducts.metadata import delivery, urns
 from dataproducts.metadata.sinks import open_lite
-from dataproducts.project import Project
+from dataproducts.ops.embedded import EmbeddedAirflow, run_mesh
+from dataproducts.ops.rerun import rerun
 
 pytestmark = pytest.mark.e2e
 
@@ -144,7 +144,9 @@ def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
     assert summary.run_results == {"SUCCESS": len(building_runs)}
     lite = open_lite(summary.path, read_only=True)
     try:
-        by_name = {u.split(",")[1].rsplit(".", 2)[-2] + "." + u.split(",")[1].rsplit(".", 1)[-1]: u for u in summary.entities["dataset"]}
+        by_name = {
+            u.split(",")[1].rsplit(".", 2)[-2] + "." + u.split(",")[1].rsplit(".", 1)[-1]: u for u in summary.entities["dataset"]
+        }
         upstream = lite.get(by_name["pricing.market_prices"], ["upstreamLineage"])["upstreamLineage"]["upstreams"]
         assert {u["dataset"] for u in upstream} == {by_name["inventory.listings"], by_name["inventory.vehicle_catalog"]}
         product = lite.get(urns.data_product_urn("pricing.market_prices"), ["dataProductProperties"])["dataProductProperties"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from conftest import consumer, spec, write_spec
-from dataproducts.mesh import load_mesh
+
+from dataproducts.core.mesh import load_mesh
 
 
 def mesh_of(tmp_project, *documents):

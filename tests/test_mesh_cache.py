@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
-from dataproducts import mesh as mesh_module
-from dataproducts.mesh_cache import load_mesh_cached
-from dataproducts.project import Project
+from dataproducts.core import mesh as mesh_module
+from dataproducts.core.mesh_cache import load_mesh_cached
+from dataproducts.core.project import Project
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from datahub.emitter.mcp import MetadataChangeProposalWrapper
 from datahub.ingestion.sink.file import write_metadata_file
 from datahub.metadata import schema_classes as models
@@ -40,10 +39,20 @@ SUCCESS = RunRecord(
     dbt_invocation_id="11111111-2222-3333-4444-555555555555",
     row_counts={"market_prices": 57},
     tests=[
-        Outcome("test.pricing.not_null_market_prices_business_date.9313d453d4", "pass", column="business_date",
-                    test_name="not_null", table="market_prices"),
-        Outcome("test.pricing.unique_market_prices_market_key.0a1b2c3d4e", "pass", column="market_key",
-                    test_name="unique", table="market_prices"),
+        Outcome(
+            "test.pricing.not_null_market_prices_business_date.9313d453d4",
+            "pass",
+            column="business_date",
+            test_name="not_null",
+            table="market_prices",
+        ),
+        Outcome(
+            "test.pricing.unique_market_prices_market_key.0a1b2c3d4e",
+            "pass",
+            column="market_key",
+            test_name="unique",
+            table="market_prices",
+        ),
     ],
 )
 
@@ -59,18 +68,29 @@ FAILURE = RunRecord(
     failure_message="Failure in test unique_market_prices_market_key: Got 2 results, configured to fail if != 0",
     dbt_invocation_id="66666666-7777-8888-9999-000000000000",
     tests=[
-        Outcome("test.pricing.not_null_market_prices_business_date.9313d453d4", "pass", column="business_date",
-                    test_name="not_null", table="market_prices"),
-        Outcome("test.pricing.unique_market_prices_market_key.0a1b2c3d4e", "fail", message="Got 2 results",
-                    column="market_key", test_name="unique", table="market_prices"),
+        Outcome(
+            "test.pricing.not_null_market_prices_business_date.9313d453d4",
+            "pass",
+            column="business_date",
+            test_name="not_null",
+            table="market_prices",
+        ),
+        Outcome(
+            "test.pricing.unique_market_prices_market_key.0a1b2c3d4e",
+            "fail",
+            message="Got 2 results",
+            column="market_key",
+            test_name="unique",
+            table="market_prices",
+        ),
     ],
 )
 
 
 @pytest.fixture(scope="session")
 def mesh(compiled_repo):
-    from dataproducts.mesh import load_mesh
-    from dataproducts.project import Project
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.project import Project
 
     loaded = load_mesh(Project(compiled_repo))
     assert not loaded.errors, loaded.errors
@@ -78,7 +98,7 @@ def mesh(compiled_repo):
 
 
 def _manifest(mesh, product_id):
-    from dataproducts.dbt_manifest import load_manifest
+    from dataproducts.core.manifest import load_manifest
 
     spec = mesh.products[product_id]
     return load_manifest(mesh.project.manifest_path(spec.transform.dbt.project))
@@ -167,7 +187,7 @@ def test_output_dataset_urn_matches_dbt_and_warehouse_ingestion(mesh):
 
 
 def test_dataset_urn_is_lower_case_and_unquoted():
-    from dataproducts.dbt_manifest import Relation
+    from dataproducts.core.manifest import Relation
 
     urn = urns.dataset_urn("postgres", Relation('"Warehouse"', "Pricing", "Market_Prices"))
     assert urn == "urn:li:dataset:(urn:li:dataPlatform:postgres,warehouse.pricing.market_prices,PROD)"

@@ -40,7 +40,7 @@ from dataproducts.metadata.sinks import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_gms import FakeGMS  # noqa: E402
+from fake_gms import FakeGMS
 
 
 def urn(table: str) -> str:
@@ -231,7 +231,9 @@ def test_only_one_flush_at_a_time(tmp_path):
         "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT); "
         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(outbox.directory / ".flush.lock")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(outbox.directory / ".flush.lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         outbox.write("run3", mcps_for("c"))
@@ -257,7 +259,7 @@ def test_file_sink_appends_atomically_in_datahub_file_format(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(TMP_PREFIX)]
 
     path.write_text("[{ broken")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         sink.emit(first)
     assert path.read_text() == "[{ broken"  # never clobbers what it cannot read
 
@@ -307,7 +309,9 @@ def test_datahub_lite_cli_reads_our_store(tmp_path):
 
     datahub = Path(sys.executable).with_name("datahub")
     env = {**os.environ, "HOME": str(store.parent), "DATAHUB_TELEMETRY_ENABLED": "false"}
-    out = subprocess.run([str(datahub), "lite", "get", "--urn", urn("listings")], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(datahub), "lite", "get", "--urn", urn("listings")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["datasetProperties"]["name"] == "listings"
 
@@ -323,7 +327,12 @@ class Conn:
 
 def test_sink_from_connection_for_each_type(tmp_path, caplog):
     rest = sink_from_connection(
-        Conn("datahub-rest", "http://gms.internal:8080/", "s3cr3t-token-value", json.dumps({"timeout_sec": 3, "retry_max_times": 1, "extra_headers": {"X-A": "b"}, "bogus": 1}))
+        Conn(
+            "datahub-rest",
+            "http://gms.internal:8080/",
+            "s3cr3t-token-value",
+            json.dumps({"timeout_sec": 3, "retry_max_times": 1, "extra_headers": {"X-A": "b"}, "bogus": 1}),
+        )
     )
     assert isinstance(rest, RestSink)
     assert (rest.server, rest.timeout_sec, rest.retries) == ("http://gms.internal:8080", 3.0, 1)
@@ -348,7 +357,9 @@ def test_sink_from_connection_for_each_type(tmp_path, caplog):
     # a real Airflow connection object
     from airflow.sdk import Connection
 
-    conn = Connection(conn_id="x", conn_type="datahub-rest", host="http://gms:8080", password="tok-123456", extra='{"timeout_sec": 2}')
+    conn = Connection(
+        conn_id="x", conn_type="datahub-rest", host="http://gms:8080", password="tok-123456", extra='{"timeout_sec": 2}'
+    )
     airflow_rest = sink_from_connection(conn)
     assert (airflow_rest.server, airflow_rest.timeout_sec) == ("http://gms:8080", 2.0)
 

@@ -16,10 +16,10 @@ import sys
 import textwrap
 
 import pytest
+from fake_gms import FakeGMS
 
 from dataproducts.metadata import urns
 from dataproducts.metadata.sinks import open_lite
-from fake_gms import FakeGMS
 
 PRODUCT = "inventory.listings"
 DATE = "2026-11-03"
@@ -63,7 +63,11 @@ def runner(tmp_path, compiled_repo):
         run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
-    run_dag.root, run_dag.state, run_dag.cli = root, state, lambda *a, **kw: run([sys.executable, "-m", "dataproducts.cli", *a], **kw)
+    run_dag.root, run_dag.state, run_dag.cli = (
+        root,
+        state,
+        lambda *a, **kw: run([sys.executable, "-m", "dataproducts.cli", *a], **kw),
+    )
     return run_dag
 
 
@@ -117,12 +121,16 @@ def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
     assert runner() == "failed"
     dataset = next(u for u in _lite_ids(runner.state) if u.startswith("urn:li:dataset:") and ".inventory.listings," in u)
     assertion = next(
-        u for u in _lite_ids(runner.state)
-        if u.startswith("urn:li:assertion:") and "contract_columns" in json.dumps(lite_aspects(runner.state, u).get("assertionInfo", {}))
+        u
+        for u in _lite_ids(runner.state)
+        if u.startswith("urn:li:assertion:")
+        and "contract_columns" in json.dumps(lite_aspects(runner.state, u).get("assertionInfo", {}))
     )
     events = lite_aspects(runner.state, assertion)
     assert events["assertionInfo"]["datasetAssertion"]["dataset"] == dataset
-    assert "lacks contract column(s) city" in lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["description"]
+    assert (
+        "lacks contract column(s) city" in lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["description"]
+    )
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
 
 

@@ -25,7 +25,7 @@ from dataproducts.metadata.outbox import Outbox
 from dataproducts.metadata.sinks import RestSink
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_gms import FakeGMS  # noqa: E402
+from fake_gms import FakeGMS
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.fake-personal-access-token"
 TIMEOUT_SEC = 1.0  # the emitter warns below 1 s
@@ -180,7 +180,7 @@ def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, protocol):
             seen.add(ident)
             first_arrival[proposal.system_metadata["runId"]].append(position)
     order = list(built)
-    for earlier, later in zip(order, order[1:]):
+    for earlier, later in zip(order, order[1:], strict=False):
         assert max(first_arrival[earlier]) < min(first_arrival[later]), (earlier, later)
 
     # the final state (last write per urn + aspect) is the built metadata's
@@ -192,5 +192,7 @@ def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, protocol):
 
     assert last_write(p.key() for p in received) == last_write(key(m) for b in built.values() for m in b)
     assert len(reports) == 6
-    print(f"{protocol}: {len(received)} proposals received for {sum(map(len, built.values()))} built; duplicates {duplicates}; errors {[r.error for r in reports[:4]]}")
+    print(
+        f"{protocol}: {len(received)} proposals received for {sum(map(len, built.values()))} built; duplicates {duplicates}; errors {[r.error for r in reports[:4]]}"
+    )
     assert time.monotonic() - started < 30

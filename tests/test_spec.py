@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import spec, write_spec
-from dataproducts.loader import load_spec_file
+
+from dataproducts.core.loader import load_spec_file
 
 
 def load(tmp_project, document, product_id=None):
@@ -41,7 +41,9 @@ def test_bad_column_type_names_the_nested_field(tmp_project):
     document = spec()
     document["output_ports"][0]["contract"]["columns"][0]["type"] = "strng"
     (message,) = messages(load(tmp_project, document))
-    assert message.startswith("product_specs/inventory/listings.yaml: output_ports[0].contract.columns[0].type: 'strng' is not allowed")
+    assert message.startswith(
+        "product_specs/inventory/listings.yaml: output_ports[0].contract.columns[0].type: 'strng' is not allowed"
+    )
     assert message.endswith("Fix: use one of 'string', 'integer', 'number', 'boolean', 'date' or 'timestamp'")
 
 
@@ -73,14 +75,26 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_project):
         ({"version": "1.0"}, "version", "'1.0' is not allowed"),
         ({"status": "retired"}, "status", "'retired' is not allowed"),
         ({"schedule": {"cron": "every day"}}, "schedule.cron", "'every day' is not a valid cron expression"),
-        ({"schedule": {"cron": "0 2 * * *", "timezone": "Mars/Olympus"}}, "schedule.timezone", "'Mars/Olympus' is not an IANA timezone"),
+        (
+            {"schedule": {"cron": "0 2 * * *", "timezone": "Mars/Olympus"}},
+            "schedule.timezone",
+            "'Mars/Olympus' is not an IANA timezone",
+        ),
         ({"owner": {"team": "inventory_team", "contact": "nobody"}}, "owner.contact", "'nobody' is not allowed"),
         ({"domain": "pricing"}, None, "id 'inventory.listings' must start with its domain 'pricing.'"),
         ({"schedule": None}, None, "a product that reads no other product needs schedule.cron"),
         ({"output_ports": []}, "output_ports", "List should have at least 1 item"),
-        ({"transform": {"dbt": {"project": "inventory", "select": ["x; rm -rf /"]}}}, "transform.dbt.select[0]", "is not allowed"),
+        (
+            {"transform": {"dbt": {"project": "inventory", "select": ["x; rm -rf /"]}}},
+            "transform.dbt.select[0]",
+            "is not allowed",
+        ),
         ({"transform": {"dbt": {"project": "../etc", "select": ["x"]}}}, "transform.dbt.project", "'../etc' is not allowed"),
-        ({"transform": {"dbt": {"project": "inventory", "select": ["path:../../secrets"]}}}, "transform.dbt.select", "leads out of the dbt project"),
+        (
+            {"transform": {"dbt": {"project": "inventory", "select": ["path:../../secrets"]}}},
+            "transform.dbt.select",
+            "leads out of the dbt project",
+        ),
     ],
 )
 def test_invalid_values_are_reported_at_their_field(tmp_project, changes, field, problem):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 JWT_SECRET = "dataproducts-ui-test-secret-" + "x" * 64  # 64+ bytes: no InsecureKeyLengthWarning
@@ -56,7 +55,7 @@ def client_for(root: Path):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from dataproducts.ui import create_app
+    from dataproducts.airflow.ui import create_app
 
     parent = FastAPI()
     parent.mount("/dataproducts", create_app(root))
@@ -69,8 +68,8 @@ def get(client, path: str, bearer: str | None = None, **kwargs):
 
 
 def load(root: Path):
-    from dataproducts.mesh import load_mesh
-    from dataproducts.project import Project
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.project import Project
 
     return load_mesh(Project(root))
 
@@ -132,11 +131,11 @@ def test_json_endpoint_returns_the_same_data(compiled_repo, auth_manager):
 
 def test_backlog_counts_the_outbox(compiled_repo, auth_manager, tmp_path, monkeypatch):
     monkeypatch.setenv("DATAPRODUCTS_STATE_DIR", str(tmp_path / "state"))
-    from dataproducts.metadata.delivery import outbox_for
-    from dataproducts.project import Project
-
     from datahub.emitter.mcp import MetadataChangeProposalWrapper
     from datahub.metadata.schema_classes import StatusClass
+
+    from dataproducts.core.project import Project
+    from dataproducts.metadata.delivery import outbox_for
 
     mcps = [MetadataChangeProposalWrapper(entityUrn=f"urn:li:corpuser:u{i}", aspect=StatusClass(removed=False)) for i in range(3)]
     outbox_for(Project(compiled_repo)).write("ui-test", mcps)
@@ -262,8 +261,8 @@ def test_plugin_class_has_the_app_and_the_nav_entry():
     from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse, FastAPIAppResponse
     from airflow.plugins_manager import is_valid_plugin
 
-    from dataproducts import ui
-    from dataproducts.plugin import DataProductsPlugin
+    from dataproducts.airflow import ui
+    from dataproducts.airflow.plugin import DataProductsPlugin
 
     assert is_valid_plugin(DataProductsPlugin) and DataProductsPlugin.name == "dataproducts"
     (app,) = DataProductsPlugin.fastapi_apps
@@ -289,7 +288,7 @@ REAL_AIRFLOW = textwrap.dedent(
     import airflow._shared.module_loading as core_loading
     import airflow.sdk._shared.module_loading as sdk_loading
 
-    ep = EntryPoint("dataproducts", "dataproducts.plugin:DataProductsPlugin", "airflow.plugins")
+    ep = EntryPoint("dataproducts", "dataproducts.airflow.plugin:DataProductsPlugin", "airflow.plugins")
     ours = [ep] if sys.argv[1] == "with-entry-point" else []
 
     class Dist:
@@ -368,7 +367,7 @@ def test_airflow_loads_the_plugin_from_the_plugins_folder_and_serves_it(compiled
     assert result["count"] == 1 and result["sdk_count"] == 1, result
     assert not any("dataproducts" in k or "dataproducts" in v for k, v in result["errors"].items()), result["errors"]
     if mode == "folder-only":
-        assert result["source"] == "$PLUGINS_FOLDER/dataproducts/plugin.py"
+        assert result["source"] == "$PLUGINS_FOLDER/dataproducts_plugin.py"
     else:
         assert result["source"].startswith("dataproducts==0.1.0: ")
     assert result["anonymous_json"] == 401

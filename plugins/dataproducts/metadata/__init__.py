@@ -1,1 +1,1 @@
-"""DataHub metadata: pure builders (catalog and run metadata), a durable outbox, and sinks."""
+"""DataHub metadata: URNs and builders (pure), then the outbox, delivery and sinks that send it."""

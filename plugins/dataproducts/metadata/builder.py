@@ -25,27 +25,27 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 from datahub.api.entities.datajob import DataFlow, DataJob
 from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstance, InstanceRunResult
 from datahub.api.entities.dataproduct.dataproduct import DataProduct, Ownership
 from datahub.emitter import mce_builder
-from datahub.emitter.mcp import MetadataChangeProposalWrapper
+from datahub.emitter.mcp import MetadataChangeProposalWrapper as MCPW
 from datahub.ingestion.source.common.subtypes import DatasetSubTypes
 from datahub.metadata import schema_classes as models
 from datahub.utilities.urns.data_flow_urn import DataFlowUrn
 from datahub.utilities.urns.dataset_urn import DatasetUrn
 
-from dataproducts import naming
-from dataproducts.dbt_manifest import Manifest, Model, Relation, load_manifest
-from dataproducts.mesh import Mesh
+from dataproducts.core import naming
+from dataproducts.core.manifest import Manifest, Model, Relation, load_manifest
+from dataproducts.core.mesh import Mesh
+from dataproducts.core.spec import Column, DataProductSpec, LogicalType, OutputPort
 from dataproducts.metadata import urns
 from dataproducts.metadata.run_record import RunRecord, TestOutcome
-from dataproducts.spec import Column, DataProductSpec, LogicalType, OutputPort
 
-MCPW = MetadataChangeProposalWrapper
 log = logging.getLogger(__name__)
 
 ACTOR = "urn:li:corpuser:datahub"
@@ -144,30 +144,30 @@ def product_datasets(mesh: Mesh, product_id: str) -> ProductDatasets:
     for port in spec.output_ports:
         relation, model = _output_relation(manifest, spec, port)
         result.outputs.append(OutputDataset(port, urns.dataset_urn(manifest.adapter_type, relation), relation, model))
-    for port in spec.input_ports:
+    for input_port in spec.input_ports:
         columns: tuple[Column, ...] = ()
-        if port.is_product:
-            producer = mesh.products.get(port.product)
-            producer_port = next((p for p in producer.output_ports if p.name == port.port), None) if producer else None
+        if input_port.is_product:
+            product, port_name = input_port.upstream
+            producer = mesh.products.get(product)
+            producer_port = next((p for p in producer.output_ports if p.name == port_name), None) if producer else None
             if producer is None or producer_port is None:
                 # the producer's spec is broken: its table is unknown until it is fixed, and one
                 # broken spec must not stop its consumers' metadata (the edge returns on the next sync)
-                log.warning("%s: lineage from %s.%s left out while that spec is broken", spec.id, port.product, port.port)
+                log.warning("%s: lineage from %s.%s left out while that spec is broken", spec.id, product, port_name)
                 continue
             produced, _ = _output_relation(_manifest(mesh, producer), producer, producer_port)
             schema, table = produced.schema, produced.name
             columns = tuple(producer_port.contract.columns)
         else:
-            schema, table = port.source.schema_, port.source.table
+            schema, table = input_port.source_table.schema_, input_port.source_table.table
         # The consumer's own dbt source is what its SQL reads: resolve through the consumer's manifest.
-        relation = manifest.source_relation(schema, table)
-        if relation is None:
-            if not port.is_product:
-                raise ValueError(f"{spec.id}: input '{port.name}': no dbt source for {schema}.{table} in the manifest")
-            relation = produced
+        source = manifest.source_relation(schema, table)
+        if source is None and not input_port.is_product:
+            raise ValueError(f"{spec.id}: input '{input_port.name}': no dbt source for {schema}.{table} in the manifest")
+        relation = source or produced
         result.inputs.append(
             InputDataset(
-                port.name,
+                input_port.name,
                 urns.dataset_urn(manifest.adapter_type, relation),
                 relation,
                 manifest.source_unique_id(schema, table),
@@ -289,7 +289,11 @@ def fine_grained_lineage(
     for info in result.column_lineage:
         column = info.downstream.column
         upstreams = sorted(
-            {mce_builder.make_schema_field_urn(str(u.table), u.column) for u in info.upstreams if u.column and str(u.table) in allowed}
+            {
+                mce_builder.make_schema_field_urn(str(u.table), u.column)
+                for u in info.upstreams
+                if u.column and str(u.table) in allowed
+            }
         )
         if column not in contract or not upstreams:
             continue
@@ -360,9 +364,7 @@ def _dataset_mcps(
 ) -> list[MCPW]:
     port, model = output.port, output.model
     description = "\n\n".join(d.strip() for d in (port.description, model.description) if d and d.strip()) or None
-    contract = [
-        {"name": c.name, "type": c.type.value, "required": c.required, "unique": c.unique} for c in port.contract.columns
-    ]
+    contract = [{"name": c.name, "type": c.type.value, "required": c.required, "unique": c.unique} for c in port.contract.columns]
     properties = {
         "data_product": spec.id,
         "output_port": port.name,
@@ -403,9 +405,7 @@ def _dataset_mcps(
         models.SubTypesClass(typeNames=[DatasetSubTypes.TABLE]),
         models.UpstreamLineageClass(
             upstreams=[
-                models.UpstreamClass(
-                    dataset=i.urn, type=models.DatasetLineageTypeClass.TRANSFORMED, auditStamp=_stamp()
-                )
+                models.UpstreamClass(dataset=i.urn, type=models.DatasetLineageTypeClass.TRANSFORMED, auditStamp=_stamp())
                 for i in upstream_inputs
             ],
             fineGrainedLineages=fine_grained_lineage(datasets, output, upstream_inputs) or None,
@@ -463,8 +463,7 @@ def catalog_mcps(
         external_url=url,
     )
     for mcp in product.generate_mcp(upsert=False):
-        assert isinstance(mcp, MCPW)
-        if isinstance(mcp.aspect, models.DataProductPropertiesClass):
+        if isinstance(mcp, MCPW) and isinstance(mcp.aspect, models.DataProductPropertiesClass):
             for association in mcp.aspect.assets or []:
                 association.created = _stamp()  # the SDK stamps the wall clock; catalog time is fixed
         mcps.append(mcp)
@@ -529,7 +528,9 @@ def _pipeline_mcps(
 
 
 def _run_type(run_id: str) -> str:
-    return models.DataProcessTypeClass.BATCH_AD_HOC if run_id.startswith("manual__") else models.DataProcessTypeClass.BATCH_SCHEDULED
+    return (
+        models.DataProcessTypeClass.BATCH_AD_HOC if run_id.startswith("manual__") else models.DataProcessTypeClass.BATCH_SCHEDULED
+    )
 
 
 def run_mcps(mesh: Mesh, run: RunRecord, resolve_incident: bool = True) -> list[MCPW]:
@@ -548,9 +549,7 @@ def run_mcps(mesh: Mesh, run: RunRecord, resolve_incident: bool = True) -> list[
     mcps: list[MCPW] = []
 
     build = DataJob(id=urns.BUILD_TASK, flow_urn=DataFlowUrn.from_string(urns.data_flow_urn(run.dag_id)))
-    dpi = DataProcessInstance.from_datajob(
-        build, id=urns.data_process_instance_id(run.dag_id, run.run_id, run.try_number)
-    )
+    dpi = DataProcessInstance.from_datajob(build, id=urns.data_process_instance_id(run.dag_id, run.run_id, run.try_number))
     dpi.inlets = [DatasetUrn.from_string(u) for u in input_urns]
     dpi.outlets = [DatasetUrn.from_string(u) for u in output_urns]
     dpi.type = _run_type(run.run_id)
@@ -569,7 +568,8 @@ def run_mcps(mesh: Mesh, run: RunRecord, resolve_incident: bool = True) -> list[
     if not run.succeeded:
         properties["failure_message"] = run.failure_message
     dpi.properties = properties
-    assert str(dpi.urn) == urns.data_process_instance_urn(run.dag_id, run.run_id, run.try_number)
+    if str(dpi.urn) != urns.data_process_instance_urn(run.dag_id, run.run_id, run.try_number):
+        raise ValueError(f"the SDK's run URN {dpi.urn} differs from the DataHub plugin's; fix urns.py")
     mcps += list(dpi.generate_mcp(created_ts_millis=run.started_at_ms, materialize_iolets=False))
     mcps += list(dpi.start_event_mcp(run.started_at_ms, attempt=run.try_number))
     mcps += list(
@@ -615,7 +615,9 @@ def _assertion_mcps(run: RunRecord, datasets: Optional[ProductDatasets], outcome
     scope, operator, aggregation = _TEST_ASSERTIONS.get(
         outcome.test_name or "",
         (
-            models.DatasetAssertionScopeClass.DATASET_COLUMN if outcome.column else models.DatasetAssertionScopeClass.DATASET_ROWS,
+            models.DatasetAssertionScopeClass.DATASET_COLUMN
+            if outcome.column
+            else models.DatasetAssertionScopeClass.DATASET_ROWS,
             models.AssertionStdOperatorClass._NATIVE_,
             models.AssertionStdAggregationClass._NATIVE_,
         ),
@@ -695,9 +697,11 @@ def _assertion_result(status: str) -> Optional[str]:
 
 
 def _published_mcps(run: RunRecord, output: OutputDataset) -> list[MCPW]:
-    partition = models.PartitionSpecClass(
-        partition=f"business_date={run.business_date}", type=models.PartitionTypeClass.PARTITION
-    ) if run.business_date else None
+    partition = (
+        models.PartitionSpecClass(partition=f"business_date={run.business_date}", type=models.PartitionTypeClass.PARTITION)
+        if run.business_date
+        else None
+    )
     rows = run.row_counts.get(output.relation.name, run.row_counts.get(output.port.table_name))
     mcps = [
         MCPW(
@@ -808,6 +812,11 @@ def _ordered(mcps: list[MCPW]) -> list[MCPW]:
 
     def rank(mcp: MCPW) -> tuple:
         kind = mcp.entityType
-        return (_ENTITY_ORDER.index(kind) if kind in _ENTITY_ORDER else len(_ENTITY_ORDER), kind, mcp.entityUrn, mcp.aspectName or "")
+        return (
+            _ENTITY_ORDER.index(kind) if kind in _ENTITY_ORDER else len(_ENTITY_ORDER),
+            kind,
+            mcp.entityUrn,
+            mcp.aspectName or "",
+        )
 
     return sorted(unique, key=rank)

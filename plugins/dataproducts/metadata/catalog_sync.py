@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from dataproducts.mesh import Mesh
+from dataproducts.core.files import atomic_write_bytes
+from dataproducts.core.mesh import Mesh
 from dataproducts.metadata import builder
 from dataproducts.metadata.delivery import enqueue
-from dataproducts.files import atomic_write_bytes
 
 
 @dataclass

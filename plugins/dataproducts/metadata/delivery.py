@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
+from dataproducts.core.project import Project
 from dataproducts.metadata.outbox import FlushReport, Outbox
 from dataproducts.metadata.sinks import DEFAULT_CONN_ID, Sink, resolve_sink
-from dataproducts.project import Project
 
 log = logging.getLogger("dataproducts.metadata")
 
@@ -85,7 +86,10 @@ def lite_summary(project: Project) -> Optional[LiteSummary]:
         entities: dict[str, list[str]] = {}
         for urn in sorted(lite.list_ids()):
             entities.setdefault(urn.split(":")[2], []).append(urn)
-        edges = sum(len((lite.get(u, ["upstreamLineage"]) or {}).get("upstreamLineage", {}).get("upstreams", [])) for u in entities.get("dataset", []))
+        edges = sum(
+            len((lite.get(u, ["upstreamLineage"]) or {}).get("upstreamLineage", {}).get("upstreams", []))
+            for u in entities.get("dataset", [])
+        )
         results: dict[str, int] = {}
         for urn in entities.get("dataProcessInstance", []):
             event = (lite.get(urn, ["dataProcessInstanceRunEvent"]) or {}).get("dataProcessInstanceRunEvent", {})

@@ -45,11 +45,12 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
-from dataproducts.files import TMP_PREFIX, atomic_write_bytes, fsync_dir
+from dataproducts.core.files import TMP_PREFIX, atomic_write_bytes, fsync_dir
 from dataproducts.metadata.sinks import Sink
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ class Outbox:
         ns = max(_monotonic_ns(), newest + 1)
         name = f"{ns:020d}-{secrets.token_hex(4)}-n{len(objs):05d}-{safe_label(batch_id)}.json"
         path = self.directory / name
-        assert path.parent == self.directory  # the label has no separators; belt and braces
+        if path.parent != self.directory:  # the label has no separators; belt and braces
+            raise ValueError(f"outbox batch name {name!r} leads out of {self.directory}")
         atomic_write_bytes(path, data)
         logger.debug("outbox: wrote batch %s (%d MCPs)", name, len(objs))
         return path
@@ -303,4 +305,3 @@ def _describe(sink: Any) -> str:
         return sink.describe()
     except Exception:
         return type(sink).__name__
-

@@ -39,6 +39,6 @@ class RunRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunRecord":
+    def from_dict(cls, data: dict) -> RunRecord:
         tests = [TestOutcome(**t) for t in data.get("tests", [])]
         return cls(**{**data, "tests": tests})

@@ -28,17 +28,19 @@ with ``<redacted>``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
 import inspect
 import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from dataproducts.files import atomic_write_bytes
+from dataproducts.core.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +263,10 @@ class FileSink:
         from datahub.emitter.mcp import MetadataChangeProposalWrapper
 
         # What datahub.ingestion.sink.file writes: wrappers in the simplified form ({"json": aspect}).
-        new = [mcp.to_obj(simplified_structure=True) if isinstance(mcp, MetadataChangeProposalWrapper) else mcp.to_obj() for mcp in mcps]
+        new = [
+            mcp.to_obj(simplified_structure=True) if isinstance(mcp, MetadataChangeProposalWrapper) else mcp.to_obj()
+            for mcp in mcps
+        ]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # filelock's UnixFileLock (used by SynchronizedFileEmitter) is an fcntl.flock too.
         lock_fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -402,7 +407,14 @@ def sink_from_connection(conn: Any) -> Sink:
         if unknown:
             logger.warning("ignoring unknown datahub-rest connection extra keys: %s", ", ".join(unknown))
         kwargs = {k: v for k, v in extra.items() if k in allowed}
-        return RestSink(host, token=getattr(conn, "password", None), timeout_sec=timeout, retries=retries, openapi=openapi, emitter_kwargs=kwargs)
+        return RestSink(
+            host,
+            token=getattr(conn, "password", None),
+            timeout_sec=timeout,
+            retries=retries,
+            openapi=openapi,
+            emitter_kwargs=kwargs,
+        )
     if conn_type == "datahub-file":
         filename = host or extra.get("filename")
         if not filename:
@@ -423,10 +435,8 @@ def default_sink(state_dir: Path | str) -> LiteSink:
 def _not_found_exceptions() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = []
     for module in ("airflow.sdk.exceptions", "airflow.exceptions"):
-        try:
-            found.append(getattr(__import__(module, fromlist=["AirflowNotFoundException"]), "AirflowNotFoundException"))
-        except (ImportError, AttributeError):
-            pass
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(__import__(module, fromlist=["AirflowNotFoundException"]).AirflowNotFoundException)
     return tuple(found)
 
 
@@ -445,17 +455,17 @@ def resolve_sink(conn_id: str = DEFAULT_CONN_ID, state_dir: Path | str | None = 
     try:
         from airflow.sdk import BaseHook
     except ImportError:
-        sink = default_sink(state_dir)
-        logger.info("Airflow is not installed: DataHub metadata goes to %s", sink.describe())
-        return sink
+        default = default_sink(state_dir)
+        logger.info("Airflow is not installed: DataHub metadata goes to %s", default.describe())
+        return default
     not_found = _not_found_exceptions()
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as e:
         if isinstance(e, not_found) or type(e).__name__ == "AirflowNotFoundException":
-            sink = default_sink(state_dir)
-            logger.info("no Airflow connection %r: DataHub metadata goes to %s", conn_id, sink.describe())
-            return sink
+            default = default_sink(state_dir)
+            logger.info("no Airflow connection %r: DataHub metadata goes to %s", conn_id, default.describe())
+            return default
         raise
     sink = sink_from_connection(conn)
     logger.info("Airflow connection %r: DataHub metadata goes to %s", conn_id, sink.describe())
@@ -476,4 +486,3 @@ __all__ = [
     "sink_from_connection",
     "write_lite_cli_env",
 ]
-

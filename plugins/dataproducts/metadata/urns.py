@@ -26,7 +26,7 @@ from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessIns
 from datahub.emitter import mce_builder
 from datahub.metadata.urns import DataProcessInstanceUrn, IncidentUrn
 
-from dataproducts.dbt_manifest import Relation
+from dataproducts.core.manifest import Relation
 
 DEFAULT_ENV = mce_builder.DEFAULT_ENV  # "PROD"
 AIRFLOW_ORCHESTRATOR = "airflow"

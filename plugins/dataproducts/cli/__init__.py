@@ -8,10 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from dataproducts import naming
-from dataproducts.mesh import Mesh, load_mesh
-from dataproducts.project import Project
-from dataproducts.spec import json_schema
+from dataproducts.core import naming
+from dataproducts.core.mesh import Mesh, load_mesh
+from dataproducts.core.project import Project
+from dataproducts.core.spec import json_schema
 
 SCHEMA_FILE = Path("schema") / "dataproduct.schema.json"
 
@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
     schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
     sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
-    metadata = sub.add_parser("metadata", help="DataHub metadata: sync specs to the catalogue, flush the outbox, show the backlog")
+    metadata = sub.add_parser(
+        "metadata", help="DataHub metadata: sync specs to the catalogue, flush the outbox, show the backlog"
+    )
     metadata.add_argument("action", choices=["sync", "flush", "status"])
     metadata.add_argument("--airflow-url", default="http://localhost:8080", help="Airflow base URL for links (sync)")
     sub.add_parser("seed-landing", help="load the example's operational source data (dbt seed of dbt/landing)")
@@ -73,9 +75,12 @@ def cmd_list(project: Project, args) -> int:
     for pid in mesh.run_order():
         spec = mesh.products[pid]
         inputs = ", ".join(
-            naming.port_id(p.product, p.port) if p.is_product else f"{p.source.schema_}.{p.source.table}" for p in spec.input_ports
+            naming.port_id(*p.upstream) if p.is_product else f"{p.source_table.schema_}.{p.source_table.table}"
+            for p in spec.input_ports
         )
-        print(f"{pid:40} v{spec.version:8} owner={spec.owner.team:24} reads: {inputs or '-'}; read by: {', '.join(mesh.consumers_of(pid)) or '-'}")
+        print(
+            f"{pid:40} v{spec.version:8} owner={spec.owner.team:24} reads: {inputs or '-'}; read by: {', '.join(mesh.consumers_of(pid)) or '-'}"
+        )
     for pid, entry in sorted(mesh.broken.items()):
         print(f"{pid:40} BROKEN ({len(entry.errors)} errors; see `dataproducts validate`)")
     return 0
@@ -87,7 +92,10 @@ def _mesh_knowing(project: Project, product_id: str, valid: bool) -> Mesh | None
     known = mesh.products if valid else mesh.entries
     if product_id in known:
         return mesh
-    print(f"'{product_id}' is not a{' valid' if valid else ' known'} product; those are: {', '.join(sorted(known))}", file=sys.stderr)
+    print(
+        f"'{product_id}' is not a{' valid' if valid else ' known'} product; those are: {', '.join(sorted(known))}",
+        file=sys.stderr,
+    )
     return None
 
 
@@ -101,9 +109,9 @@ def cmd_downstream(project: Project, args) -> int:
 
 
 def cmd_rerun(project: Project, args) -> int:
-    from dataproducts import rerun
-    from dataproducts.airflow_api import AirflowApi, report
-    from dataproducts.business_date import BusinessDateError, parse_business_date
+    from dataproducts.core.business_date import BusinessDateError, parse_business_date
+    from dataproducts.ops import rerun
+    from dataproducts.ops.airflow_api import AirflowApi, report
 
     mesh = _mesh_knowing(project, args.product_id, valid=True)
     if mesh is None:
@@ -141,7 +149,7 @@ def cmd_schema(project: Project, args) -> int:
 
 
 def cmd_compile(project: Project, args) -> int:
-    from dataproducts import dbt_runner
+    from dataproducts.dbt import runner as dbt_runner
 
     dbt_runner.warehouse_env(project)
     failed = []
@@ -164,18 +172,21 @@ def cmd_metadata(project: Project, args) -> int:
     if args.action == "sync":
         from dataproducts.metadata.catalog_sync import sync_catalog
 
-        report = sync_catalog(load_mesh(project), delivery.git_revision(project.root), args.airflow_url)
+        synced = sync_catalog(load_mesh(project), delivery.git_revision(project.root), args.airflow_url)
         print(
-            f"catalogue: {len(report.published)} published, {len(report.removed)} marked removed, "
-            f"{len(report.unchanged)} unchanged, {len(report.kept_broken)} broken (last good metadata kept)"
+            f"catalogue: {len(synced.published)} published, {len(synced.removed)} marked removed, "
+            f"{len(synced.unchanged)} unchanged, {len(synced.kept_broken)} broken (last good metadata kept)"
         )
-    report = delivery.flush(project)
-    print(f"sent {report.sent_batches} batches ({report.sent_mcps} MCPs); {report.remaining_batches} batches wait" + (f"; error: {report.error}" if report.error else ""))
-    return 0 if report.ok else 1
+    flushed = delivery.flush(project)
+    print(
+        f"sent {flushed.sent_batches} batches ({flushed.sent_mcps} MCPs); {flushed.remaining_batches} batches wait"
+        + (f"; error: {flushed.error}" if flushed.error else "")
+    )
+    return 0 if flushed.ok else 1
 
 
 def cmd_seed_landing(project: Project, args) -> int:
-    from dataproducts import dbt_runner
+    from dataproducts.dbt import runner as dbt_runner
 
     dbt_runner.warehouse_env(project)
     landing = project.dbt_project_dir("landing")
@@ -185,7 +196,7 @@ def cmd_seed_landing(project: Project, args) -> int:
 
 
 def cmd_demo(project: Project, args) -> int:
-    from dataproducts import embedded
+    from dataproducts.ops import embedded
 
     return embedded.run_demo(project, args.business_date, args.port, args.keep_running, args.timeout)
 
@@ -201,6 +212,3 @@ COMMANDS = {
     "seed-landing": cmd_seed_landing,
     "demo": cmd_demo,
 }
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from pydantic import ValidationError
 
@@ -54,7 +55,7 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and part.startswith(("function-", "constrained-str"))
 
 
-def _problem(item: dict) -> str:
+def _problem(item: Any) -> str:
     kind = item["type"]
     if kind == "missing":
         return "required field is missing"
@@ -67,7 +68,7 @@ def _problem(item: dict) -> str:
     return message
 
 
-def _fix(item: dict, loc: list, known_fields: dict[str, list[str]]) -> str:
+def _fix(item: Any, loc: list, known_fields: dict[str, list[str]]) -> str:
     kind = item["type"]
     name = str(loc[-1]) if loc else ""
     if kind == "missing":

@@ -24,7 +24,7 @@ class Project:
     root: Path
 
     @classmethod
-    def from_env(cls, default: Path | None = None) -> "Project":
+    def from_env(cls, default: Path | None = None) -> Project:
         """DATAPRODUCTS_HOME, else the given default, else the working directory."""
         home = os.environ.get("DATAPRODUCTS_HOME")
         return cls(Path(home) if home else (default or Path.cwd()))

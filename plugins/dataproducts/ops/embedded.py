@@ -18,9 +18,10 @@ import urllib.error
 from pathlib import Path
 from typing import Optional
 
-from dataproducts.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records, report
-from dataproducts.mesh import Mesh, load_mesh
-from dataproducts.project import Project
+from dataproducts.core.mesh import Mesh, load_mesh
+from dataproducts.core.project import Project
+from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records, report
+
 
 def airflow_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
@@ -90,7 +91,9 @@ class EmbeddedAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.project.state_dir.mkdir(parents=True, exist_ok=True)
         for command in (["compile"], ["seed-landing"]):
-            subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(self.project.root), *command], env=self.env, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "dataproducts.cli", "--root", str(self.project.root), *command], env=self.env, check=True
+            )
         self.airflow("db", "migrate")
         # DuckDB allows one writer: one slot serialises the builds here (production: more slots)
         self.airflow("pools", "set", self.project.warehouse_pool, "1", "dbt builds against the warehouse")
@@ -98,7 +101,11 @@ class EmbeddedAirflow:
     def start(self) -> None:
         log = (self.home / "standalone.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self) -> None:
@@ -120,7 +127,12 @@ class EmbeddedAirflow:
         psutil.wait_procs(alive, timeout=10)
         self.process.wait()
 
-    def __enter__(self) -> "EmbeddedAirflow":
+    def wait(self) -> None:
+        """Until Airflow exits (or Ctrl-C)."""
+        if self.process is not None:
+            self.process.wait()
+
+    def __enter__(self) -> EmbeddedAirflow:
         self.start()
         return self
 
@@ -131,7 +143,9 @@ class EmbeddedAirflow:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.home / 'standalone.log'}")
+                raise RuntimeError(
+                    f"airflow standalone exited with {self.process.returncode}; see {self.home / 'standalone.log'}"
+                )
             try:
                 health = AirflowApi(self.url).health()
                 if health.get("scheduler", {}).get("status") == "healthy" and self._password():
@@ -155,7 +169,7 @@ class EmbeddedAirflow:
 def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:
     """Trigger the roots for the business date; wait until every product has built that date
     (or a run failed) and no run is active."""
-    from dataproducts.naming import DAG_TAG
+    from dataproducts.core.naming import DAG_TAG
 
     products = set(mesh.products)
     api.wait_for_dags(products, DAG_TAG)
@@ -194,7 +208,10 @@ def metadata_report(project: Project) -> str:
     summary = delivery.lite_summary(project)
     lines = [f"metadata outbox: {flushed.remaining_batches} batches waiting" + (f" ({flushed.error})" if flushed.error else "")]
     if summary:
-        lines += [str(summary), f"browse it: HOME={summary.path.parent} DATAHUB_TELEMETRY_ENABLED=false {Path(sys.executable).parent}/datahub lite ls /"]
+        lines += [
+            str(summary),
+            f"browse it: HOME={summary.path.parent} DATAHUB_TELEMETRY_ENABLED=false {Path(sys.executable).parent}/datahub lite ls /",
+        ]
     return "\n".join(lines)
 
 
@@ -216,8 +233,10 @@ def run_demo(project: Project, business_date: str, port: int, keep_running: bool
         print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
         print(metadata_report(project))
         if keep_running:
-            print(f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); Ctrl-C stops it")
-            airflow.process.wait()
+            print(
+                f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); Ctrl-C stops it"
+            )
+            airflow.wait()
         return 0 if ok else 1
     except KeyboardInterrupt:
         return 130

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dataproducts.dbt_manifest import Manifest, load_manifest
-from dataproducts.errors import SpecError
-from dataproducts.spec import DataProductSpec
+from dataproducts.core.errors import SpecError
+from dataproducts.core.manifest import Manifest, load_manifest
+from dataproducts.core.spec import DataProductSpec
 
 Errors = dict[str, list[SpecError]]
 
@@ -41,13 +41,14 @@ def _reference_errors(mesh, pid: str, spec: DataProductSpec):
         if not port.is_product:
             continue
         where = f"input_ports[{i}]"
-        target = mesh.entries.get(port.product)
+        product, port_name = port.upstream
+        target = mesh.entries.get(product)
         if target is None:
             known = ", ".join(sorted(mesh.entries)) or "none"
             yield SpecError(
                 path,
                 f"{where}.product",
-                f"'{port.product}' is not a known product (no product_specs/{port.product.replace('.', '/')}.yaml)",
+                f"'{product}' is not a known product (no product_specs/{product.replace('.', '/')}.yaml)",
                 f"use one of: {known}",
             )
         elif target.ok and port.port not in {o.name for o in target.spec.output_ports}:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataproducts import naming
-from dataproducts.spec import DataProductSpec
+from dataproducts.core import naming
+from dataproducts.core.spec import DataProductSpec
 
 
 def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) -> str:
@@ -27,7 +27,10 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
             "",
             "| column | type | required | unique | description |",
             "|---|---|---|---|---|",
-            *[f"| {c.name} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_text(c.description)} |" for c in port.contract.columns],
+            *[
+                f"| {c.name} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_text(c.description)} |"
+                for c in port.contract.columns
+            ],
             "",
         ]
     lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"])]

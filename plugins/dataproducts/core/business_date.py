@@ -12,7 +12,8 @@ Order of precedence:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Optional
 
 import pendulum
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from dataproducts.project import Project
+from dataproducts.core.project import Project
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pendulum
 
-from dataproducts import contract, dbt_runner, naming
-from dataproducts.business_date import CONF_KEY, resolve_business_date
-from dataproducts.errors import SpecErrors
-from dataproducts.loader import load_spec_file
-from dataproducts.project import Project
-from dataproducts.spec import DataProductSpec
+from dataproducts.core import contract, naming
+from dataproducts.core.business_date import CONF_KEY, resolve_business_date
+from dataproducts.core.errors import SpecErrors
+from dataproducts.core.loader import load_spec_file
+from dataproducts.core.project import Project
+from dataproducts.core.spec import DataProductSpec
+from dataproducts.dbt import runner as dbt_runner
 
 log = logging.getLogger("dataproducts.run")
 
@@ -28,7 +29,7 @@ def load_product(project: Project, product_id: str) -> DataProductSpec:
     if path is None:
         raise FileNotFoundError(f"the spec of {product_id} is gone from {project.specs_dir / domain}")
     entry = load_spec_file(path, project.root)
-    if not entry.ok:
+    if entry.spec is None or entry.errors:
         raise SpecErrors(entry.errors)
     return entry.spec
 
@@ -95,7 +96,8 @@ def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.
         "column_types": result.columns,
         "dbt_nodes": [n.__dict__ for n in result.nodes],
         "contract_checks": [
-            {"unique_id": c.unique_id, "table": c.table.split(".", 1)[1], "passed": c.passed, "message": c.message} for c in checks
+            {"unique_id": c.unique_id, "table": c.table.split(".", 1)[1], "passed": c.passed, "message": c.message}
+            for c in checks
         ],
     }
 
@@ -116,12 +118,10 @@ def _skip_until_every_input_published(spec: DataProductSpec, context) -> None:
         return
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from dataproducts.assets import product_asset
+    from dataproducts.airflow.assets import product_asset
 
     never = [
-        naming.port_id(p.product, p.port)
-        for p in spec.product_inputs
-        if len(context["inlet_events"][product_asset(p.product, p.port)]) == 0
+        naming.port_id(*p.upstream) for p in spec.product_inputs if len(context["inlet_events"][product_asset(*p.upstream)]) == 0
     ]
     if never:
         raise AirflowSkipException(f"waiting for the first publication of {', '.join(never)} (trigger: any)")
@@ -131,7 +131,7 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> li
     """The 'publish' task: one asset event per output port, carrying what consumers need."""
     from airflow.sdk import get_current_context
 
-    from dataproducts.assets import product_asset
+    from dataproducts.airflow.assets import product_asset
 
     context = get_current_context()
     spec = load_product(Project.from_env(Path(project_root)), product_id)
@@ -160,7 +160,7 @@ def run_emit_metadata(product_id: str, project_root: str) -> None:
 
 
 def _emit_metadata(product_id: str, project: Project, context) -> None:
-    from dataproducts.mesh import load_mesh
+    from dataproducts.core.mesh import load_mesh
     from dataproducts.metadata import builder, delivery
 
     ti = context["ti"]
@@ -181,7 +181,7 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
 
 
 def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded: bool):
-    from dataproducts.dbt_manifest import load_manifest
+    from dataproducts.core.manifest import load_manifest
     from dataproducts.metadata.run_record import RunRecord, TestOutcome
 
     dag_run = context["dag_run"]
@@ -233,7 +233,7 @@ def _airflow_base_url() -> str:
 
 def run_catalog_sync(project_root: str) -> dict[str, Any]:
     """The catalogue DAG's task: publish changed specs, mark deleted ones removed, flush the outbox."""
-    from dataproducts.mesh import load_mesh
+    from dataproducts.core.mesh import load_mesh
     from dataproducts.metadata import delivery
     from dataproducts.metadata.catalog_sync import sync_catalog
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from dataproducts.errors import SpecError
-from dataproducts.files import atomic_write_bytes
-from dataproducts.loader import LoadedSpec, spec_files
-from dataproducts.mesh import Mesh, load_mesh
-from dataproducts.project import Project
-from dataproducts.spec import DataProductSpec
+from dataproducts.core.errors import SpecError
+from dataproducts.core.files import atomic_write_bytes
+from dataproducts.core.loader import LoadedSpec, spec_files
+from dataproducts.core.mesh import Mesh, load_mesh
+from dataproducts.core.project import Project
+from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
 FORMAT = 1

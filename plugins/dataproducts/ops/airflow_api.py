@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Optional
 
 ACTIVE_STATES = {"queued", "running"}
@@ -122,7 +123,6 @@ class AirflowApi:
         except urllib.error.HTTPError:
             return []
 
-
     def delete_queued_events(self, dag_id: str) -> None:
         """Forget asset events queued for a DAG (a partial AssetAll), e.g. left by a rerun."""
         try:
@@ -162,7 +162,11 @@ def records(api: AirflowApi, runs: dict[str, list[dict]]) -> list[ProductRun]:
 def report(records: list[ProductRun]) -> str:
     lines = [f"{'#':>2}  {'product':34} {'state':8} {'started by':56} {'date':10}  {'seconds':>7}  rows"]
     for i, r in enumerate(records, 1):
-        cause = "manual trigger" if r.run_type == "manual" else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
+        cause = (
+            "manual trigger"
+            if r.run_type == "manual"
+            else ("assets of " + ", ".join(r.triggered_by) if r.triggered_by else r.run_type)
+        )
         rows = ", ".join(f"{t}={n}" for t, n in sorted(r.row_counts.items()))
         if not rows:
             rows = "skipped: not every input has published yet" if r.state == "success" else "-"
@@ -180,8 +184,6 @@ def _seconds(run: ProductRun) -> str:
 
 
 def now_iso() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).isoformat()
-
-
+    return datetime.now(UTC).isoformat()

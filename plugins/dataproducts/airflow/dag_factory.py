@@ -17,16 +17,18 @@ from typing import Optional
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
 
-from dataproducts import naming, product_run
-from dataproducts.assets import product_asset
-from dataproducts.docs import broken_doc_md, product_doc_md
-from dataproducts.loader import LoadedSpec
-from dataproducts.mesh import Mesh
-from dataproducts.mesh_cache import load_mesh_cached
-from dataproducts.project import Project
-from dataproducts.spec import DataProductSpec
+from dataproducts.airflow import tasks
+from dataproducts.airflow.assets import product_asset
+from dataproducts.airflow.docs import broken_doc_md, product_doc_md
+from dataproducts.core import naming
+from dataproducts.core.loader import LoadedSpec
+from dataproducts.core.mesh import Mesh
+from dataproducts.core.mesh_cache import load_mesh_cached
+from dataproducts.core.project import Project
+from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
+
 
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
@@ -42,7 +44,7 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
 
 
 def _dag_or_broken(mesh: Mesh, entry: LoadedSpec) -> DAG:
-    if not entry.ok:
+    if entry.spec is None or entry.errors:
         return broken_product_dag(entry.product_id, [str(e) for e in entry.errors])
     try:
         return product_dag(mesh, entry.spec, entry.path)
@@ -66,7 +68,7 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
     ) as dag:
         build = PythonOperator(
             task_id="build",
-            python_callable=functools.partial(product_run.run_build, spec.id, root),
+            python_callable=functools.partial(tasks.run_build, spec.id, root),
             pool=mesh.project.warehouse_pool,
             inlets=input_assets(spec),
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
@@ -79,7 +81,7 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
         )
         emit = PythonOperator(
             task_id="emit_metadata",
-            python_callable=functools.partial(product_run.run_emit_metadata, spec.id, root),
+            python_callable=functools.partial(tasks.run_emit_metadata, spec.id, root),
             doc_md="Sends the product's and this run's metadata to DataHub through a durable outbox; never fails the run.",
         ).as_teardown()  # runs whatever happened before it, and never decides the run's state
         build >> publish >> emit
@@ -88,7 +90,7 @@ def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
 
 def _publish_callable(product_id: str, root: str):
     def publish(ti) -> list[str]:
-        return product_run.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
+        return tasks.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
 
     return publish
 
@@ -107,7 +109,7 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
         default_args={"owner": "data-platform", "retries": 0},
         doc_md=(__doc__ or "").split("\n\n")[0] + "\n\nSee `dataproducts metadata status` for the backlog.",
     ) as dag:
-        PythonOperator(task_id="sync_and_flush", python_callable=functools.partial(product_run.run_catalog_sync, root))
+        PythonOperator(task_id="sync_and_flush", python_callable=functools.partial(tasks.run_catalog_sync, root))
     return dag
 
 
@@ -123,13 +125,13 @@ def broken_product_dag(product_id: str, messages: list[str]) -> DAG:
     ) as dag:
         PythonOperator(
             task_id="fix_the_spec",
-            python_callable=functools.partial(product_run.fail_with_spec_errors, "\n".join(messages)),
+            python_callable=functools.partial(tasks.fail_with_spec_errors, "\n".join(messages)),
         )
     return dag
 
 
 def input_assets(spec: DataProductSpec) -> list[Asset]:
-    return [product_asset(p.product, p.port) for p in spec.product_inputs]
+    return [product_asset(*p.upstream) for p in spec.product_inputs]
 
 
 def output_assets(spec: DataProductSpec) -> list[Asset]:

@@ -1,13 +1,13 @@
 """The "Data mesh" page in Airflow's UI: every product by domain, broken specs first, the metadata backlog.
 
-A FastAPI app that the plugin (dataproducts.plugin) mounts under Airflow's api-server at
+A FastAPI app that the plugin (dataproducts.airflow.plugin) mounts under Airflow's api-server at
 /dataproducts:
 
     GET /dataproducts/          server-side HTML (no JavaScript, no build); every value from a spec
                                 is data and goes through html.escape
     GET /dataproducts/api/mesh  the same data as JSON (products, broken, backlog) for scripts
 
-The mesh is loaded per request (dataproducts.mesh.load_mesh, tens of milliseconds), so the page
+The mesh is loaded per request (dataproducts.core.mesh.load_mesh, tens of milliseconds), so the page
 always shows the specs on disk, including specs too broken to become a working DAG. Nothing is
 loaded at import: a broken spec or a missing dbt manifest shows on the page, never as a plugin
 import error.
@@ -44,15 +44,16 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from dataproducts import naming
+from dataproducts.core import naming
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ def mesh_data(
     may_read filters DAG ids (None: everything); it never raises for the mesh's sake: a mesh that
     cannot be loaded at all is reported under 'load_error'.
     """
-    from dataproducts.mesh import load_mesh
-    from dataproducts.project import Project
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.project import Project
 
     project = Project(Path(root)) if root else Project.from_env(DEFAULT_ROOT)
     data: dict[str, Any] = {"project": str(project.root), "products": [], "broken": [], "backlog": _backlog(project)}
@@ -319,9 +320,7 @@ def _render_broken(broken: list[dict[str, Any]]) -> str:
         "<p>These products run nothing until their spec is fixed (their DAG's only task fails with the same words);"
         " every other product keeps running.</p>"
         "<table><tr><th style='width:15%'>product</th><th style='width:18%'>file</th><th style='width:14%'>field</th>"
-        "<th style='width:28%'>problem</th><th>fix</th></tr>"
-        + "".join(rows)
-        + "</table></div>"
+        "<th style='width:28%'>problem</th><th>fix</th></tr>" + "".join(rows) + "</table></div>"
     )
 
 

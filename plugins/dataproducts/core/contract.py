@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dataproducts import naming
-from dataproducts.spec import DataProductSpec
+from dataproducts.core import naming
+from dataproducts.core.spec import DataProductSpec
 
 TEST_NAME = "contract_columns"
 

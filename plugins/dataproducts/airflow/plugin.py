@@ -1,4 +1,4 @@
-"""The Airflow plugin of dataproducts: the "Data mesh" page (dataproducts.ui) in Airflow's UI.
+"""The Airflow plugin of dataproducts: the "Data mesh" page (dataproducts.airflow.ui) in Airflow's UI.
 
 Mounts the page's FastAPI app under the api-server at /dataproducts and adds "Data mesh" to the
 Browse menu (an external view with a url_route: Airflow's UI shows it in an iframe at
@@ -6,25 +6,25 @@ Browse menu (an external view with a url_route: Airflow's UI shows it in an ifra
 missing dbt manifests can never break Airflow's plugin loading; they show on the page.
 
 How Airflow 3.3 finds it (airflow._shared.plugins_manager):
-* the plugins folder is scanned recursively and every .py file in it is executed as a top-level
-  module named after its file stem, so with `[core] plugins_folder` = this repository's plugins/
-  (the embedded default) this file is found as module `plugin`;
-* an `airflow.plugins` entry point (`dataproducts = dataproducts.plugin:DataProductsPlugin`)
-  finds it where the package is installed and the plugins folder is elsewhere.
+* an `airflow.plugins` entry point (`dataproducts = dataproducts.airflow.plugin:DataProductsPlugin`)
+  finds it where the package is installed;
+* the plugins folder (the embedded default sets `[core] plugins_folder` to this repository's
+  plugins/) is scanned recursively and every .py file in it is executed as a top-level module
+  named after its file stem. `plugins/.airflowignore` keeps the scan out of the package (its
+  modules would be executed a second time under bare names such as `tasks` or `spec`), and
+  `plugins/dataproducts_plugin.py` is the one file the scan runs.
 Airflow registers a plugin name once: a second copy is skipped with a warning and an entry in
-the plugin import errors (and the task runner's loader stops at the duplicate, dropping the
-entry-point plugins after it). So when the entry point exists, the folder copy steps aside:
-below, the class is removed from this module when it runs as the folder's `plugin` module.
+the plugin import errors. So when the entry point exists, the folder file steps aside.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from dataproducts import ui
+from dataproducts.airflow import ui
 
 ENTRY_POINT_GROUP = "airflow.plugins"
-ENTRY_POINT_VALUE = "dataproducts.plugin:DataProductsPlugin"
+ENTRY_POINT_VALUE = "dataproducts.airflow.plugin:DataProductsPlugin"
 
 
 class DataProductsPlugin(AirflowPlugin):
@@ -49,9 +49,3 @@ def provided_by_entry_point() -> bool:
         return any(ep.value.replace(" ", "") == ENTRY_POINT_VALUE for ep in entry_points(group=ENTRY_POINT_GROUP))
     except Exception:  # broken metadata of some other distribution: keep the folder copy
         return False
-
-
-if __name__ != "dataproducts.plugin" and provided_by_entry_point():
-    # Executed by Airflow's plugins-folder scan (as module 'plugin'), while the entry point also
-    # provides the plugin: leave it to the entry point, so it is registered exactly once.
-    del DataProductsPlugin

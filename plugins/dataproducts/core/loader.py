@@ -11,9 +11,9 @@ from typing import Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dataproducts import naming
-from dataproducts.errors import SpecError, from_validation_error
-from dataproducts.spec import DataProductSpec
+from dataproducts.core import naming
+from dataproducts.core.errors import SpecError, from_validation_error
+from dataproducts.core.spec import DataProductSpec
 
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -83,7 +83,9 @@ def _yaml_error(rel: str, exc: yaml.YAMLError) -> SpecError:
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
     problem = getattr(exc, "problem", None) or str(exc)
-    return SpecError(rel, where, f"is not valid YAML: {problem}", "fix the YAML syntax at that place (indentation, quotes, colons)")
+    return SpecError(
+        rel, where, f"is not valid YAML: {problem}", "fix the YAML syntax at that place (indentation, quotes, colons)"
+    )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -116,5 +118,3 @@ def _models_in(annotation) -> list[type[BaseModel]]:
     for arg in typing.get_args(annotation):
         found.extend(_models_in(arg))
     return found
-
-

@@ -12,12 +12,12 @@ idempotent, and the first failure stops the rerun with what is left to do.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from dataproducts.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
-from dataproducts.business_date import CONF_KEY
-from dataproducts.mesh import Mesh
+from dataproducts.core.business_date import CONF_KEY
+from dataproducts.core.mesh import Mesh
+from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
 
 GRACE_SECONDS = 10  # time for the scheduler to start a consumer from events before we trigger it
 
@@ -39,7 +39,8 @@ def rerun(
     since = now_iso()
     api.trigger(product_id, conf)
     say(f"triggered {product_id} for {business_date}")
-    triggered, ready_at = {product_id}, {}
+    triggered = {product_id}
+    ready_at: dict[str, float] = {}
     published: dict[str, datetime] = {}  # product -> when its rebuild published (asset events)
     deadline = time.monotonic() + timeout
     while set(published) != set(targets):

@@ -64,7 +64,7 @@ class Schedule(_Strict):
     def _cron_is_valid(cls, value: Optional[str]) -> Optional[str]:
         if value is None:
             return value
-        from croniter import croniter  # shipped with Airflow; imported lazily to keep the core light
+        from croniter import croniter  # type: ignore[import-untyped]  # shipped with Airflow; lazily: keeps the core light
 
         if not croniter.is_valid(value):
             raise ValueError(f"'{value}' is not a valid cron expression (five fields, e.g. '0 3 * * *')")
@@ -94,7 +94,7 @@ class InputPort(_Strict):
     description: str = ""
 
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> "InputPort":
+    def _exactly_one_kind(self) -> InputPort:
         is_product = self.product is not None or self.port is not None
         if is_product and self.source is not None:
             raise ValueError("give either product+port or source, not both")
@@ -107,6 +107,19 @@ class InputPort(_Strict):
     @property
     def is_product(self) -> bool:
         return self.product is not None
+
+    @property
+    def upstream(self) -> tuple[str, str]:
+        """(product id, output port) a product input reads."""
+        if self.product is None or self.port is None:
+            raise ValueError(f"input port '{self.name}' reads a source table, not a product")
+        return self.product, self.port
+
+    @property
+    def source_table(self) -> SourceTable:
+        if self.source is None:
+            raise ValueError(f"input port '{self.name}' reads a product, not a source table")
+        return self.source
 
 
 class DbtTransform(_Strict):
@@ -167,7 +180,7 @@ class OutputPort(_Strict):
 
 
 class DataProductSpec(_Strict):
-    api_version: Literal["dataproducts/v1"] = Field(API_VERSION, alias="apiVersion")
+    api_version: Literal["dataproducts/v1"] = Field("dataproducts/v1", alias="apiVersion")
     id: ProductId = Field(description="'<domain>.<name>'; must match the file's place: product_specs/<domain>/<name>.yaml")
     name: str = Field(min_length=1, description="Display name.")
     domain: Identifier
@@ -187,7 +200,7 @@ class DataProductSpec(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DataProductSpec":
+    def _consistent(self) -> DataProductSpec:
         if self.id.split(".")[0] != self.domain:
             raise ValueError(f"id '{self.id}' must start with its domain '{self.domain}.'")
         _reject_duplicates([p.name for p in self.input_ports], "input port")
@@ -227,7 +240,7 @@ class DataProductSpec(_Strict):
         if self.schedule and self.schedule.cron:
             parts.append(f"cron {self.schedule.cron} ({self.schedule.timezone})")
         if self.trigger:
-            ports = ", ".join(f"{p.product}.{p.port}" for p in self.product_inputs)
+            ports = ", ".join(".".join(p.upstream) for p in self.product_inputs)
             parts.append(f"when {self.trigger} of {ports} publish")
         return " or ".join(parts)
 

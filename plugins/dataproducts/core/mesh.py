@@ -6,15 +6,16 @@ to ask who reads what, in what order products run, or what breaks downstream of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
-from dataproducts.errors import SpecError
-from dataproducts.loader import LoadedSpec, load_spec_file, spec_files
-from dataproducts.project import Project
-from dataproducts.spec import DataProductSpec
+from dataproducts.core.errors import SpecError
+from dataproducts.core.loader import LoadedSpec, load_spec_file, spec_files
+from dataproducts.core.project import Project
+from dataproducts.core.spec import DataProductSpec
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Mesh:
     @cached_property
     def products(self) -> dict[str, DataProductSpec]:
         """The specs that loaded and validated."""
-        return {pid: e.spec for pid, e in self.entries.items() if e.ok}
+        return {pid: e.spec for pid, e in self.entries.items() if e.spec is not None and not e.errors}
 
     @cached_property
     def broken(self) -> dict[str, LoadedSpec]:
@@ -38,7 +39,7 @@ class Mesh:
         result: dict[str, set[str]] = {}
         for pid, spec in self.products.items():
             for port in spec.product_inputs:
-                result.setdefault(port.product, set()).add(pid)
+                result.setdefault(port.upstream[0], set()).add(pid)
         return {producer: sorted(consumers) for producer, consumers in result.items()}
 
     @property
@@ -53,7 +54,7 @@ class Mesh:
 
     def upstream_products(self, product_id: str) -> list[str]:
         spec = self.products.get(product_id)
-        return sorted({p.product for p in spec.product_inputs}) if spec else []
+        return sorted({p.upstream[0] for p in spec.product_inputs}) if spec else []
 
     def consumers_of(self, product_id: str) -> list[str]:
         return list(self._consumers.get(product_id, []))
@@ -87,7 +88,7 @@ class Mesh:
     def roots(self) -> list[str]:
         return [pid for pid in self.run_order() if not self.upstream_products(pid)]
 
-    def with_errors(self, errors_by_product: dict[str, list[SpecError]]) -> "Mesh":
+    def with_errors(self, errors_by_product: dict[str, list[SpecError]]) -> Mesh:
         entries = dict(self.entries)
         for pid, errors in errors_by_product.items():
             if errors:
@@ -98,7 +99,7 @@ class Mesh:
 
 def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_dbt: bool = True) -> Mesh:
     """Load every spec, then validate the graph (and, unless told not to, against dbt's manifests)."""
-    from dataproducts import validation
+    from dataproducts.core import validation
 
     paths = list(files) if files is not None else spec_files(project.specs_dir)
     entries = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-from dataproducts import naming
+from dataproducts.core import naming
 
 
 def product_asset(product_id: str, port: str) -> Asset:

@@ -1,0 +1,5 @@
+import sys
+
+from dataproducts.cli import main
+
+sys.exit(main())

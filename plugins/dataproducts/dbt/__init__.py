@@ -1,0 +1,1 @@
+"""Running dbt (the only place that imports dbt)."""
