@@ -79,16 +79,30 @@ def compile_dbt(root: Path) -> None:
     subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(root), "compile"], check=True, capture_output=True)
 
 
+FIXTURE_MESH = Path(__file__).resolve().parent / "fixtures" / "mesh"
+
+
 @pytest.fixture(scope="session")
-def compiled_repo():
-    """The repository with every dbt project's manifest compiled, as the DAG factory needs."""
-    compile_dbt(REPO)
-    return REPO
+def compiled_repo(tmp_path_factory):
+    """The tests' own mesh (tests/fixtures/mesh: a car marketplace of 4 domains and 7 products,
+    dags/, product_specs/ and dbt/), copied to a temporary root, its landing seeds generated and
+    every dbt project's manifest compiled, as the DAG factory needs. The tests test the platform
+    on this mesh, so a team that replaces the repository's example mesh keeps a green suite;
+    tests/test_repository_mesh.py checks whatever product_specs/ holds."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("mesh") / "repo"
+    shutil.copytree(FIXTURE_MESH, root)
+    subprocess.run([sys.executable, str(root / "dbt" / "landing" / "generate_seeds.py")], check=True, capture_output=True)
+    compile_dbt(root)
+    return root
 
 
 @pytest.fixture
 def project_copy(tmp_path, compiled_repo):
-    """A copy of dags/, product_specs/ and dbt/ (with manifests) to break things in."""
+    """A copy of the compiled test mesh (dags/, product_specs/, dbt/ with manifests) to break things in."""
     import shutil
 
     for part in ("dags", "product_specs", "dbt"):

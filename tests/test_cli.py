@@ -30,6 +30,19 @@ def test_validate_reports_every_error_and_fails(project_copy, capsys):
     assert out == "6 products valid, 2 broken, in 5 domains\n"
 
 
+def test_check_runs_dbt_validate_and_airflows_dagbag(project_copy, capsys):
+    assert run(capsys, "--root", str(project_copy), "check")[0] == 0
+    spec = project_copy / "product_specs" / "pricing" / "market_prices.yaml"
+    spec.write_text(spec.read_text().replace("version: 1.0.0", "version: one"))
+    (project_copy / "product_specs" / "marketing").mkdir()
+    (project_copy / "product_specs" / "marketing" / "leads.yaml").write_text("id: marketing.leads\n")
+    code, out, err = run(capsys, "--root", str(project_copy), "check")
+    assert code == 1
+    assert "product_specs/pricing/market_prices.yaml: version: 'one' is not allowed" in err
+    assert "product_specs/marketing/leads.yaml: no Airflow DAG 'marketing.leads' was made from it" in err
+    assert "Airflow DagBag over dags/: 1 problems" in out
+
+
 def test_list_shows_run_order_and_consumers(compiled_repo, capsys):
     code, out, _ = run(capsys, "--root", str(compiled_repo), "list")
     lines = out.splitlines()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import FIXTURE_MESH, REPO
 
 JWT_SECRET = "dataproducts-ui-test-secret-" + "x" * 64  # 64+ bytes: no InsecureKeyLengthWarning
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -187,7 +187,7 @@ def test_missing_manifests_and_specs_render_instead_of_failing(tmp_path, auth_ma
     assert response.status_code == 200 and "No products to show" in response.text
     import shutil
 
-    shutil.copytree(REPO / "product_specs", tmp_path / "product_specs", dirs_exist_ok=True)  # no dbt manifests here
+    shutil.copytree(FIXTURE_MESH / "product_specs", tmp_path / "product_specs", dirs_exist_ok=True)  # no dbt manifests here
     data = get(client_for(tmp_path), "/dataproducts/api/mesh", token(auth_manager)).json()
     assert data["broken"] and all(b["errors"] for b in data["broken"])
 

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="project root (default: $DATAPRODUCTS_HOME or the working directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", help="load and check every spec; exit 1 when any is broken")
+    sub.add_parser("check", help="what a team's CI runs: dbt parse of every project, validate, and Airflow's DagBag over dags/")
     sub.add_parser("list", help="products in run order, with inputs and consumers")
     down = sub.add_parser("downstream", help="products that read a product, directly or not (what a rerun touches)")
     down.add_argument("product_id")
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     rerun.add_argument("--timeout", type=int, default=3600)
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to schema/dataproduct.schema.json")
     schema.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
+    sub.add_parser("settings", help="every setting of the [dataproducts] section: value and where it came from")
     sub.add_parser("compile", help="run `dbt parse` in every dbt project, writing the manifests the DAG factory reads")
     metadata = sub.add_parser(
         "metadata", help="DataHub metadata: sync specs to the catalogue, flush the outbox, show the backlog"
@@ -59,6 +61,19 @@ def cmd_validate(project: Project, args) -> int:
         print(problem, file=sys.stderr)
     print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken, in {len(mesh.domains())} domains")
     return 1 if problems else 0
+
+
+def cmd_check(project: Project, args) -> int:
+    from dataproducts.airflow.check import dagbag_problems
+
+    if cmd_compile(project, args) != 0:
+        return 1
+    validated = cmd_validate(project, args)
+    problems = dagbag_problems(load_mesh(project))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"Airflow DagBag over dags/: {len(problems)} problems")
+    return 1 if validated or problems else 0
 
 
 def _missing_domain_dag_files(project: Project, mesh: Mesh) -> list[str]:
@@ -148,6 +163,15 @@ def cmd_schema(project: Project, args) -> int:
     return 0
 
 
+def cmd_settings(project: Project, args) -> int:
+    from dataproducts.core import settings
+
+    for name in settings.SETTINGS:
+        value, source = settings.lookup(name)
+        print(f"{name:16} {value or '(empty)':40} {source}")
+    return 0
+
+
 def cmd_compile(project: Project, args) -> int:
     from dataproducts.dbt import runner as dbt_runner
 
@@ -203,10 +227,12 @@ def cmd_demo(project: Project, args) -> int:
 
 COMMANDS = {
     "validate": cmd_validate,
+    "check": cmd_check,
     "list": cmd_list,
     "downstream": cmd_downstream,
     "rerun": cmd_rerun,
     "schema": cmd_schema,
+    "settings": cmd_settings,
     "compile": cmd_compile,
     "metadata": cmd_metadata,
     "seed-landing": cmd_seed_landing,

@@ -1,13 +1,12 @@
-"""Where a dataproducts project keeps its parts, and the settings read from the environment."""
+"""Where a dataproducts project keeps its parts (its knobs are in settings)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-WAREHOUSE_POOL = "dataproducts_warehouse"
+from dataproducts.core import settings
 
 
 @lru_cache(maxsize=256)
@@ -25,8 +24,8 @@ class Project:
 
     @classmethod
     def from_env(cls, default: Path | None = None) -> Project:
-        """DATAPRODUCTS_HOME, else the given default, else the working directory."""
-        home = os.environ.get("DATAPRODUCTS_HOME")
+        """The `home` setting, else the given default, else the working directory."""
+        home = settings.get("home")
         return cls(Path(home) if home else (default or Path.cwd()))
 
     @property
@@ -46,12 +45,13 @@ class Project:
     @property
     def state_dir(self) -> Path:
         """Local, uncommitted state of the embedded default (warehouse, outbox, run artifacts)."""
-        return Path(os.environ.get("DATAPRODUCTS_STATE_DIR", self.root / ".local"))
+        configured = settings.get("state_dir")
+        return Path(configured) if configured else self.root / ".local"
 
     @property
     def dbt_target(self) -> str:
-        return os.environ.get("DATAPRODUCTS_DBT_TARGET", "duckdb")
+        return settings.get("dbt_target")
 
     @property
     def warehouse_pool(self) -> str:
-        return os.environ.get("DATAPRODUCTS_WAREHOUSE_POOL", WAREHOUSE_POOL)
+        return settings.get("warehouse_pool")

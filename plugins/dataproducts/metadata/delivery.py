@@ -8,15 +8,15 @@ Nothing here raises into the data work: a failed send leaves the batches for the
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from dataproducts.core import settings
 from dataproducts.core.project import Project
 from dataproducts.metadata.outbox import FlushReport, Outbox
-from dataproducts.metadata.sinks import DEFAULT_CONN_ID, Sink, resolve_sink
+from dataproducts.metadata.sinks import Sink, resolve_sink
 
 log = logging.getLogger("dataproducts.metadata")
 
@@ -26,7 +26,7 @@ def outbox_for(project: Project) -> Outbox:
 
 
 def conn_id() -> str:
-    return os.environ.get("DATAPRODUCTS_DATAHUB_CONN_ID", DEFAULT_CONN_ID)
+    return settings.get("datahub_conn_id")
 
 
 def enqueue(project: Project, batch_id: str, mcps: Iterable) -> Path:
@@ -102,9 +102,9 @@ def lite_summary(project: Project) -> Optional[LiteSummary]:
 
 
 def git_revision(root: Path) -> Optional[str]:
-    """HEAD's commit, read from .git without running git; DATAPRODUCTS_GIT_REVISION overrides."""
-    if os.environ.get("DATAPRODUCTS_GIT_REVISION"):
-        return os.environ["DATAPRODUCTS_GIT_REVISION"]
+    """HEAD's commit, read from .git without running git; the git_revision setting overrides."""
+    if settings.get("git_revision"):
+        return settings.get("git_revision")
     git = root / ".git"
     try:
         head = (git / "HEAD").read_text().strip()

@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from dataproducts.core import settings
 from dataproducts.core.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = "dataproducts_datahub"
+DEFAULT_CONN_ID = settings.SETTINGS["datahub_conn_id"].default
 LITE_FILE_NAME = "lite.db"
 REDACTED = "<redacted>"
 
