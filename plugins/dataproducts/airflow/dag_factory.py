@@ -22,8 +22,7 @@ from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
 from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
-from dataproducts.core.mesh import Mesh
-from dataproducts.core.mesh_cache import load_mesh_cached
+from dataproducts.core.mesh_cache import DomainSlice, load_domain_cached
 from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
@@ -32,10 +31,9 @@ log = logging.getLogger(__name__)
 
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
-    project = Project.from_env(default_root)
-    mesh = load_mesh_cached(project)
+    mesh = load_domain_cached(Project.from_env(default_root), domain)
     dags = {}
-    for entry in mesh.in_domain(domain):
+    for entry in mesh.entries:
         try:
             dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry)
         except Exception:  # not even a broken-spec DAG could be made: log it, keep the domain's other DAGs
@@ -43,7 +41,7 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
     return dags
 
 
-def _dag_or_broken(mesh: Mesh, entry: LoadedSpec) -> DAG:
+def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec) -> DAG:
     if entry.spec is None or entry.errors:
         return broken_product_dag(entry.product_id, [str(e) for e in entry.errors])
     try:
@@ -53,7 +51,7 @@ def _dag_or_broken(mesh: Mesh, entry: LoadedSpec) -> DAG:
         return broken_product_dag(entry.product_id, [f"{entry.path}: the DAG could not be built: {exc!r}"])
 
 
-def product_dag(mesh: Mesh, spec: DataProductSpec, spec_path: str) -> DAG:
+def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG:
     root = str(mesh.project.root)
     with DAG(
         dag_id=naming.dag_id(spec.id),

@@ -1,87 +1,238 @@
-"""The validated mesh kept on disk, so a parse pass validates every spec once, not once per file.
+"""The validated mesh kept on disk, one slice per domain, so parsing a domain's DAG file costs that
+domain's products, not the mesh's size.
 
-Airflow's dag-processor parses each DAG file in a process of its own, and every domain file
-needs the whole mesh (references and cycles cross domains). The first file parsed after a change
-validates everything and stores the outcome; the other files read it back. The key is the exact
-state of every input: each spec's, dbt project's and manifest's path, size and modification
-time, and the package's own source files. The cache holds validated data (JSON), never code, and
-a cache that is missing, unreadable or unwritable only costs the time it would have saved.
+Airflow's dag-processor parses each DAG file in a process of its own, and every product's
+validity depends on the whole mesh (references and cycles cross domains). The first file parsed
+after a change validates everything and stores the outcome as one slice per domain (its entries,
+errors included, and who reads each product); every other file reads only its own slice back,
+without validating again: the slice holds specs that were validated when it was written. The key
+is the exact state of every input: each spec's, dbt project's and manifest's path, size,
+modification time and inode, and the core's own source files. A slice holds validated data
+(JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
+would have saved.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import logging
-from dataclasses import asdict
+import os
+import shutil
+import typing
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from dataproducts.core.errors import SpecError
-from dataproducts.core.files import atomic_write_bytes
-from dataproducts.core.loader import LoadedSpec, spec_files
+from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.mesh import Mesh, load_mesh
 from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class DomainSlice:
+    """One domain's part of the validated mesh: all that the domain's DAG file needs."""
+
+    project: Project
+    domain: str
+    entries: list[LoadedSpec]  # sorted by product id, broken specs included
+    consumers: dict[str, list[str]]  # product id -> the products that read it (anywhere in the mesh)
+
+    def consumers_of(self, product_id: str) -> list[str]:
+        return list(self.consumers.get(product_id, []))
+
+
+def load_domain_cached(project: Project, domain: str) -> DomainSlice:
+    folder = _folder(project)
+    if folder.is_dir():
+        try:
+            return _read_slice(project, folder, domain)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring the unreadable mesh cache %s: %s", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+    return slice_of(_rebuild(project, folder), domain)
 
 
 def load_mesh_cached(project: Project) -> Mesh:
-    path = project.state_dir / "cache" / f"mesh-{fingerprint(project)}.json"
+    """The whole mesh from the cache (every slice), or validated and stored when the cache is stale."""
+    folder = _folder(project)
+    if folder.is_dir():
+        try:
+            entries = {}
+            for path in sorted(folder.glob("*.json")):
+                for entry in _slice_from_json(project, json.loads(path.read_bytes())).entries:
+                    entries[entry.product_id] = entry
+            return Mesh(project, entries)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring the unreadable mesh cache %s: %s", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+    return _rebuild(project, folder)
+
+
+def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
+    entries = mesh.in_domain(domain)
+    return DomainSlice(mesh.project, domain, entries, {e.product_id: mesh.consumers_of(e.product_id) for e in entries})
+
+
+def fingerprint(project: Project) -> str:
+    lines = [f"{FORMAT}|{project.root.resolve()}"]
+    lines += _states(_files_two_deep(project.specs_dir))
+    for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
+        lines += _states([str(dbt_project), str(dbt_project.parent / "target" / "manifest.json")])
+    lines += _states(sorted(str(p) for p in Path(__file__).parent.glob("*.py")))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24]
+
+
+def _files_two_deep(top: Path) -> list[str]:
+    """Every file at <top>/<folder>/<file> (a superset of the spec files: any change there counts)."""
     try:
-        return _from_json(project, json.loads(path.read_bytes()))
+        folders = sorted(entry.path for entry in os.scandir(top) if entry.is_dir())
     except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
-        log.warning("ignoring the unreadable mesh cache %s: %s", path, exc)
-    mesh = load_mesh(project)
+        return [str(top)]
+    return [entry.path for folder in folders for entry in sorted(os.scandir(folder), key=lambda e: e.name)]
+
+
+def _states(paths: list[str]) -> list[str]:
+    lines = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            lines.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}")
+        except FileNotFoundError:
+            lines.append(f"{path}:missing")
+    return lines
+
+
+def _folder(project: Project) -> Path:
+    return project.state_dir / "cache" / f"mesh-{fingerprint(project)}"
+
+
+def _slice_file(folder: Path, domain: str) -> Path:
+    """Domains are folder names, which may hold any character: the file name is a digest."""
+    return folder / f"{hashlib.sha256(domain.encode()).hexdigest()[:20]}.json"
+
+
+def _read_slice(project: Project, folder: Path, domain: str) -> DomainSlice:
     try:
-        atomic_write_bytes(path, json.dumps(_to_json(mesh)).encode())
-        for old in path.parent.glob("mesh-*.json"):
-            if old != path:
+        data = json.loads(_slice_file(folder, domain).read_bytes())
+    except FileNotFoundError:  # the folder is complete (written whole, then renamed): no such domain
+        return DomainSlice(project, domain, [], {})
+    found = _slice_from_json(project, data)
+    if found.domain != domain:
+        raise ValueError(f"slice of '{found.domain}' where '{domain}' was expected")
+    return found
+
+
+def _rebuild(project: Project, folder: Path) -> Mesh:
+    mesh = load_mesh(project)
+    staging = folder.with_name(f".{folder.name}-{os.getpid()}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for domain in mesh.domains():
+            _slice_file(staging, domain).write_bytes(json.dumps(_slice_to_json(slice_of(mesh, domain))).encode())
+        try:
+            staging.rename(folder)  # atomic: a reader sees a complete folder or none
+        except OSError:  # another process stored the same state first
+            shutil.rmtree(staging, ignore_errors=True)
+        for old in folder.parent.glob("mesh-*"):
+            if old.is_dir() and old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.is_file():  # the single-file cache of before
                 old.unlink(missing_ok=True)
     except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
         log.info("mesh cache not written (%s); parsing stays correct, only slower", exc)
     return mesh
 
 
-def fingerprint(project: Project) -> str:
-    inputs = [*spec_files(project.specs_dir)]
-    for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
-        inputs += [dbt_project, dbt_project.parent / "target" / "manifest.json"]
-    inputs += sorted(Path(__file__).parent.glob("*.py"))
-    digest = hashlib.sha256(f"{FORMAT}|{project.root.resolve()}".encode())
-    for path in inputs:
-        try:
-            stat = path.stat()
-            digest.update(f"|{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        except FileNotFoundError:
-            digest.update(f"|{path}:missing".encode())
-    return digest.hexdigest()[:24]
-
-
-def _to_json(mesh: Mesh) -> dict:
+def _slice_to_json(part: DomainSlice) -> dict:
     return {
         "format": FORMAT,
-        "entries": {
-            pid: {
+        "domain": part.domain,
+        "entries": [
+            {
+                "id": entry.product_id,
                 "path": entry.path,
-                "spec": entry.spec.model_dump(mode="json", by_alias=True) if entry.spec else None,
+                # exclude_unset: the rebuilt spec has exactly the validated one's fields set
+                "spec": entry.spec.model_dump(mode="json", exclude_unset=True) if entry.spec else None,
                 "errors": [asdict(e) for e in entry.errors],
             }
-            for pid, entry in mesh.entries.items()
-        },
+            for entry in part.entries
+        ],
+        "consumers": part.consumers,
     }
 
 
-def _from_json(project: Project, data: dict) -> Mesh:
+def _slice_from_json(project: Project, data: dict) -> DomainSlice:
     if data.get("format") != FORMAT:
         raise ValueError(f"cache format {data.get('format')}, expected {FORMAT}")
-    entries = {}
-    for pid, item in data["entries"].items():
-        spec = DataProductSpec.model_validate(item["spec"]) if item["spec"] is not None else None
-        entries[pid] = LoadedSpec(pid, item["path"], spec, tuple(SpecError(**e) for e in item["errors"]))
-    return Mesh(project, entries)
+    entries = [
+        LoadedSpec(
+            item["id"],
+            item["path"],
+            trusted(DataProductSpec, item["spec"]) if item["spec"] is not None else None,
+            tuple(SpecError(**e) for e in item["errors"]),
+        )
+        for item in data["entries"]
+    ]
+    return DomainSlice(project, data["domain"], entries, {k: list(v) for k, v in data["consumers"].items()})
+
+
+# ------------------------------------------------------------------------------------------------
+# rebuilding validated models without validating them again (pydantic's model_construct, nested)
+# ------------------------------------------------------------------------------------------------
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def trusted(model: type[M], data: dict[str, Any]) -> M:
+    """The model a validated model's `model_dump(mode="json", exclude_unset=True)` came from.
+    Only for data this process (or another one with the same source, see fingerprint) validated."""
+    values = {name: _value(info.annotation, data[name]) for name, info in model.model_fields.items() if name in data}
+    return model.model_construct(_fields_set=set(values), **values)
+
+
+def _value(annotation: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _value(typing.get_args(annotation)[0], value)
+    if origin is typing.Union:
+        for option in typing.get_args(annotation):
+            if option is not type(None) and _fits(option, value):
+                return _value(option, value)
+        return value
+    if origin in (list, tuple):
+        (item,) = typing.get_args(annotation)[:1] or (Any,)
+        return origin(_value(item, v) for v in value)
+    if origin is dict:
+        item = typing.get_args(annotation)[1]
+        return {k: _value(item, v) for k, v in value.items()}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return trusted(annotation, value)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation(value)
+    return value
+
+
+def _fits(annotation: Any, value: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _fits(typing.get_args(annotation)[0], value)
+    if origin in (list, tuple):
+        return isinstance(value, list)
+    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return isinstance(value, dict)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return value in {m.value for m in annotation}
+    return True
