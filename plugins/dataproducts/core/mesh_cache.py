@@ -15,12 +15,14 @@ would have saved.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -192,36 +194,43 @@ def _slice_from_json(project: Project, data: dict) -> DomainSlice:
 # ------------------------------------------------------------------------------------------------
 
 M = typing.TypeVar("M", bound=BaseModel)
+Convert = Callable[[Any], Any]
 
 
 def trusted(model: type[M], data: dict[str, Any]) -> M:
     """The model a validated model's `model_dump(mode="json", exclude_unset=True)` came from.
     Only for data this process (or another one with the same source, see fingerprint) validated."""
-    values = {name: _value(info.annotation, data[name]) for name, info in model.model_fields.items() if name in data}
+    values = {name: convert(data[name]) for name, convert in _plan(model) if name in data}
     return model.model_construct(_fields_set=set(values), **values)
 
 
-def _value(annotation: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(annotation)
+@functools.cache
+def _plan(model: type[BaseModel]) -> tuple[tuple[str, Convert], ...]:
+    return tuple((name, _converter(info.annotation)) for name, info in model.model_fields.items())
+
+
+def _converter(annotation: Any) -> Convert:
+    """JSON value -> the Python value validation made of it (nested models, enums), per field type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _value(typing.get_args(annotation)[0], value)
+        return _converter(args[0])
     if origin is typing.Union:
-        for option in typing.get_args(annotation):
-            if option is not type(None) and _fits(option, value):
-                return _value(option, value)
-        return value
+        options = [(option, _converter(option)) for option in args if option is not type(None)]
+        return lambda v: None if v is None else next((c(v) for o, c in options if _fits(o, v)), v)
     if origin in (list, tuple):
-        (item,) = typing.get_args(annotation)[:1] or (Any,)
-        return origin(_value(item, v) for v in value)
+        item = _converter(args[0]) if args else _same
+        return lambda v: None if v is None else origin(item(x) for x in v)
     if origin is dict:
-        item = typing.get_args(annotation)[1]
-        return {k: _value(item, v) for k, v in value.items()}
+        value = _converter(args[1]) if args else _same
+        return lambda v: None if v is None else {k: value(x) for k, x in v.items()}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return trusted(annotation, value)
+        return lambda v: None if v is None else trusted(annotation, v)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return annotation(value)
+        return lambda v: None if v is None else annotation(v)
+    return _same
+
+
+def _same(value: Any) -> Any:
     return value
 
 
