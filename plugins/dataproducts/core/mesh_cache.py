@@ -97,9 +97,15 @@ def _files_two_deep(top: Path) -> list[str]:
     """Every file at <top>/<folder>/<file> (a superset of the spec files: any change there counts)."""
     try:
         folders = sorted(entry.path for entry in os.scandir(top) if entry.is_dir())
-    except FileNotFoundError:
+    except OSError:
         return [str(top)]
-    return [entry.path for folder in folders for entry in sorted(os.scandir(folder), key=lambda e: e.name)]
+    files = []
+    for folder in folders:
+        try:
+            files += sorted(entry.path for entry in os.scandir(folder))
+        except OSError:  # unreadable: the loader reports it
+            files.append(folder)
+    return files
 
 
 def _states(paths: list[str]) -> list[str]:
@@ -108,7 +114,7 @@ def _states(paths: list[str]) -> list[str]:
         try:
             stat = os.stat(path)
             lines.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}")
-        except FileNotFoundError:
+        except OSError:  # gone, a dangling link or a link loop: the loader reports it
             lines.append(f"{path}:missing")
     return lines
 
@@ -135,6 +141,8 @@ def _read_slice(project: Project, folder: Path, domain: str) -> DomainSlice:
 
 def _rebuild(project: Project, folder: Path) -> Mesh:
     mesh = load_mesh(project)
+    if _folder(project) != folder:  # an input changed while it was read: never store a mix
+        return mesh
     staging = folder.with_name(f".{folder.name}-{os.getpid()}")
     try:
         shutil.rmtree(staging, ignore_errors=True)
