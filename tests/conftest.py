@@ -125,3 +125,11 @@ def asset_names(condition) -> set[str]:
     if hasattr(condition, "objects"):
         return set().union(*(asset_names(o) for o in condition.objects))
     return {condition.name}
+
+
+def set_connection(monkeypatch, conn_id: str, value) -> str:
+    """Define an Airflow connection the way operators do: $AIRFLOW_CONN_<ID> (a dict is written as JSON)."""
+    import json
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value if isinstance(value, str) else json.dumps(value))
+    return conn_id

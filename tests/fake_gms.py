@@ -71,10 +71,18 @@ class Stats:
 
 
 class FakeGMS:
-    def __init__(self, token: Optional[str] = None, version: str = OPENAPI_VERSION, echo_token_in_errors: bool = False):
+    def __init__(
+        self,
+        token: Optional[str] = None,
+        version: str = OPENAPI_VERSION,
+        echo_token_in_errors: bool = False,
+        echo_headers_in_errors: bool = False,
+    ):
         self.token = token
         self.version = version
-        self.echo_token_in_errors = echo_token_in_errors  # a hostile server, to test that clients scrub secrets
+        # a hostile server, to test that clients scrub secrets: echo the Authorization header, or every header
+        self.echo_token_in_errors = echo_token_in_errors or echo_headers_in_errors
+        self.echo_headers_in_errors = echo_headers_in_errors
         self.proposals: list[Proposal] = []
         self.stats = Stats()
         self.misbehaviour = Misbehaviour()
@@ -239,6 +247,13 @@ def _make_handler(gms: FakeGMS) -> type[BaseHTTPRequestHandler]:
                 {"exceptionClass": "com.linkedin.restli.server.RestLiServiceException", "message": message, "status": status},
             )
 
+        def _echo(self) -> str:
+            if gms.echo_headers_in_errors:
+                return f" (request headers {dict(self.headers.items())!r})"
+            if gms.echo_token_in_errors:
+                return f" (request had {self.headers.get('Authorization')!r})"
+            return ""
+
         def handle_one_request(self) -> None:
             with gms._lock:
                 gms._inflight += 1
@@ -276,8 +291,7 @@ def _make_handler(gms: FakeGMS) -> type[BaseHTTPRequestHandler]:
 
             status, hang_sec, apply = gms._take_misbehaviour()
             if status is not None:
-                detail = f" (request had {self.headers.get('Authorization')!r})" if gms.echo_token_in_errors else ""
-                self._error(status, f"java.lang.RuntimeException: injected failure{detail}")
+                self._error(status, f"java.lang.RuntimeException: injected failure{self._echo()}")
                 return
 
             if gms.token is not None:
@@ -285,8 +299,7 @@ def _make_handler(gms: FakeGMS) -> type[BaseHTTPRequestHandler]:
                 if auth != f"Bearer {gms.token}":
                     with gms._lock:
                         gms.stats.unauthorized += 1
-                    detail = f" (got {auth!r})" if gms.echo_token_in_errors else ""
-                    self._error(401, f"Unauthorized to perform this action{detail}")
+                    self._error(401, f"Unauthorized to perform this action{self._echo()}")
                     return
 
             parts = urlsplit(self.path)

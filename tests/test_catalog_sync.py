@@ -64,3 +64,20 @@ def test_deleted_spec_is_marked_removed_and_broken_spec_keeps_its_metadata(proje
     assert report.kept_broken == ["user_behaviour.listing_engagement"]
     assert aspects(project, urns.data_product_urn("advertising.promotion_candidates"))["status"] == {"removed": True}
     assert aspects(project, urns.data_product_urn("user_behaviour.listing_engagement"))["status"] == {"removed": False}
+
+
+def test_a_product_whose_catalogue_batch_was_quarantined_is_sent_again(project):
+    from dataproducts.metadata.outbox import safe_label
+
+    sync_catalog(load_mesh(project), "rev-1", "http://airflow.example")
+    outbox = delivery.outbox_for(project)
+    (torn,) = [b for b in outbox.pending() if b.label == safe_label("catalog-pricing.market_prices")]
+    torn.path.write_bytes(torn.path.read_bytes()[:100])  # disk trouble: it can never be read back
+    flushed = delivery.flush(project)
+    assert flushed.quarantined == 1 and [q.name for q in flushed.quarantine] == [torn.name]
+    assert aspects(project, urns.data_product_urn("pricing.market_prices")) == {}
+
+    again = sync_and_flush(project)
+    assert again.published == ["pricing.market_prices"], "its digest was remembered, but it never arrived"
+    assert aspects(project, urns.data_product_urn("pricing.market_prices"))["dataProductProperties"]["name"] == "Market prices"
+    assert sync_and_flush(project).published == [], "delivered now: unchanged again, though the torn batch stays quarantined"

@@ -70,3 +70,49 @@ def test_unknown_product_and_bad_date_are_usage_errors(compiled_repo, capsys):
     assert code == 2 and err.startswith("'pricing.prices' is not a known product; those are: advertising.campaign_performance,")
     code, _, err = run(capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "3.11.2026")
     assert code == 2 and "--business-date: '3.11.2026' is not a date; use the form YYYY-MM-DD" in err
+
+
+def test_metadata_status_shows_quarantined_batches_and_quarantine_inspects_retries_drops(tmp_path, monkeypatch, capsys):
+    from datahub.emitter.mcp import MetadataChangeProposalWrapper
+    from datahub.metadata.schema_classes import StatusClass
+
+    from dataproducts.core.project import Project
+    from dataproducts.metadata.delivery import outbox_for
+
+    monkeypatch.setenv("DATAPRODUCTS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("AIRFLOW_CONN_DATAPRODUCTS_DATAHUB", raising=False)
+    monkeypatch.delenv("DATAPRODUCTS_DATAHUB_CONN_ID", raising=False)
+    outbox = outbox_for(Project(tmp_path))
+    mcps = [MetadataChangeProposalWrapper(entityUrn="urn:li:corpuser:u", aspect=StatusClass(removed=False))]
+    outbox.write("run-ok", mcps)
+    torn = outbox.write("catalog-pricing.market_prices", mcps)
+    intact = torn.read_bytes()
+    torn.write_bytes(intact[:30])
+    root = ("--root", str(tmp_path))
+
+    code, out, _ = run(capsys, *root, "metadata", "flush")  # to the local DataHub Lite store
+    assert code == 0
+    assert "sent 1 batches (1 MCPs); 0 batches wait; 1 quarantined: " + torn.name in out and "JSONDecodeError" in out
+    code, out, _ = run(capsys, *root, "metadata", "status")
+    assert code == 0 and "0 batches (0 MCPs) waiting, 1 quarantined" in out
+    assert f"quarantined {torn.name} (1 MCPs, quarantined " in out and "JSONDecodeError" in out
+    assert run(capsys, *root, "metadata", "quarantine", "list")[1].startswith(f"{torn.name} (1 MCPs")
+    code, out, _ = run(capsys, *root, "metadata", "quarantine", "show", torn.name)
+    assert code == 0 and "JSONDecodeError" in out and intact[:30].decode() in out
+
+    code, _, err = run(capsys, *root, "metadata", "quarantine", "retry", torn.name)
+    assert code == 1 and "still unreadable" in err
+    (tmp_path / "state" / "datahub" / "outbox" / "quarantine" / torn.name).write_bytes(intact)  # repaired by hand
+    code, out, _ = run(capsys, *root, "metadata", "quarantine", "retry", torn.name)
+    assert code == 0 and "back in the queue" in out
+    assert "sent 1 batches (1 MCPs); 0 batches wait\n" in run(capsys, *root, "metadata", "flush")[1]
+
+    torn = outbox.write("run-x", mcps)
+    torn.write_bytes(b"[")
+    run(capsys, *root, "metadata", "flush")
+    code, out, _ = run(capsys, *root, "metadata", "quarantine", "drop", torn.name)
+    assert code == 0 and f"{torn.name}: dropped\n" in out
+    assert "quarantined" not in run(capsys, *root, "metadata", "quarantine", "list")[1]
+    code, _, err = run(capsys, *root, "metadata", "quarantine", "show", torn.name)
+    assert code == 1 and "no quarantined batch" in err
+    assert run(capsys, *root, "metadata", "quarantine", "drop")[0] == 2

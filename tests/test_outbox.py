@@ -9,9 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from datahub.emitter.mce_builder import make_dataset_urn
@@ -27,19 +26,19 @@ from datahub.metadata.schema_classes import (
     UpstreamLineageClass,
 )
 
-from dataproducts.metadata.outbox import QUARANTINE_DIR, SENT_DIR, TMP_PREFIX, FlushReport, Outbox, safe_label
+from dataproducts.metadata.outbox import QUARANTINE_DIR, SENT_DIR, TMP_PREFIX, CorruptBatch, FlushReport, Outbox, safe_label
 from dataproducts.metadata.sinks import (
-    FileSink,
+    ConnectionConfigError,
+    EmitterSink,
     LiteSink,
-    RestSink,
     SinkError,
     default_sink,
     open_lite,
     resolve_sink,
-    sink_from_connection,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import set_connection
 from fake_gms import FakeGMS
 
 
@@ -145,7 +144,8 @@ def test_a_truncated_batch_is_quarantined_and_does_not_block_the_queue(tmp_path,
     first = outbox.write("run1", mcps_for("a"))
     bad = outbox.write("run2", mcps_for("b"))
     third = outbox.write("run3", mcps_for("c"))
-    bad.write_bytes(bad.read_bytes()[:150])  # disk trouble / a torn copy
+    intact = bad.read_bytes()
+    bad.write_bytes(intact[:150])  # disk trouble / a torn copy
     garbage = outbox.directory / (third.name.replace("run3", "run4").replace(third.name[:20], "9" * 20))
     garbage.write_text('{"not": "a list"}')
 
@@ -153,12 +153,44 @@ def test_a_truncated_batch_is_quarantined_and_does_not_block_the_queue(tmp_path,
     with caplog.at_level(logging.INFO, logger="dataproducts.metadata.outbox"):
         report = outbox.flush(sink)
 
-    assert report == FlushReport(sent_batches=2, sent_mcps=8, remaining_batches=0, error=None, remaining_mcps=0, quarantined=2)
+    assert (report.sent_batches, report.sent_mcps, report.remaining_batches, report.error, report.quarantined) == (
+        2,
+        8,
+        0,
+        None,
+        2,
+    )
     assert [m.entityUrn for m in sink.batches[0]][0] == urn("a") and sink.batches[1][0].entityUrn == urn("c")
-    assert sorted(p.name for p in outbox.quarantined()) == sorted([bad.name, garbage.name])
+    assert [q.name for q in outbox.quarantined()] == [bad.name, garbage.name]
     assert (outbox.directory / QUARANTINE_DIR / bad.name).exists()
     assert any(r.levelno == logging.ERROR and bad.name in r.getMessage() for r in caplog.records)
     assert not first.exists() and not third.exists()
+
+    # counted wherever the backlog is, with the reason
+    status = outbox.status()
+    assert (status.batches, status.mcps, len(status.quarantined)) == (0, 0, 2)
+    assert [q.name for q in report.quarantine] == [bad.name, garbage.name]
+    assert "JSONDecodeError" in status.quarantined[0].reason and "JSON array" in status.quarantined[1].reason
+    assert "2 quarantined" in str(status) and "2 quarantined" in report.summary() and bad.name in report.summary()
+    flush_line = next(r for r in caplog.records if "outbox flush" in r.getMessage())
+    assert flush_line.levelno == logging.WARNING and "2 quarantined" in flush_line.getMessage()
+    assert "JSONDecodeError" in flush_line.getMessage()
+    later = outbox.flush(RecordingSink())  # a later flush still reports what waits in quarantine
+    assert later.quarantined == 0 and len(later.quarantine) == 2 and not later.remaining_batches
+
+    # retry: refused while still unreadable, accepted once repaired, then sent in its old place
+    with pytest.raises(CorruptBatch):
+        outbox.retry_quarantined(bad.name)
+    (outbox.directory / QUARANTINE_DIR / bad.name).write_bytes(intact)
+    assert outbox.retry_quarantined(bad.name) == bad
+    assert [b.path for b in outbox.pending()] == [bad]
+    retry_sink = RecordingSink()
+    assert outbox.flush(retry_sink).sent_batches == 1 and retry_sink.batches[0][0].entityUrn == urn("b")
+    # drop: gone for good
+    outbox.drop_quarantined(garbage.name)
+    assert outbox.quarantined() == [] and not list((outbox.directory / QUARANTINE_DIR).iterdir())
+    with pytest.raises(KeyError, match="no quarantined batch"):
+        outbox.drop_quarantined(garbage.name)
 
 
 # ----------------------------------------------------------------------------- flushing
@@ -175,7 +207,7 @@ def test_flush_is_oldest_first_stops_at_the_first_failure_and_keeps_the_rest(tmp
     assert [b.path for b in outbox.pending()] == written[2:]
     assert [batch[0].entityUrn for batch in sink.batches] == [urn("t0"), urn("t1")]
     flush_lines = [r.getMessage() for r in caplog.records if "outbox flush" in r.getMessage()]
-    assert len(flush_lines) == 1 and "backlog 3 batches, 12 MCPs" in flush_lines[0]
+    assert len(flush_lines) == 1 and "backlog 3 batches (12 MCPs) waiting" in flush_lines[0]
 
     report = outbox.flush(sink, max_batches=2)
     assert (report.sent_batches, report.remaining_batches, report.error) == (2, 1, None)
@@ -246,32 +278,50 @@ def test_only_one_flush_at_a_time(tmp_path):
 
 
 # -------------------------------------------------------------------------------- sinks
-def test_file_sink_appends_atomically_in_datahub_file_format(tmp_path):
+def file_sink(monkeypatch, tmp_path, path, conn_id="test_datahub_file"):
+    """A datahub-file connection, resolved as in production (the plugin's hook -> SynchronizedFileEmitter)."""
+    set_connection(monkeypatch, conn_id, {"conn_type": "datahub-file", "host": str(path)})
+    return resolve_sink(conn_id, tmp_path / "state")
+
+
+def test_file_sink_appends_in_datahub_file_format_with_the_plugins_emitter(tmp_path, monkeypatch):
+    from datahub.emitter.synchronized_file_emitter import SynchronizedFileEmitter
+
     path = tmp_path / "out" / "metadata.json"
-    sink = FileSink(path)
+    path.parent.mkdir()
+    sink = file_sink(monkeypatch, tmp_path, path)
+    assert isinstance(sink, EmitterSink) and isinstance(sink._emitter, SynchronizedFileEmitter)
+    assert sink.describe() == f"DataHub file {path}"
     first, second = mcps_for("a"), mcps_for("b", run=2)
     sink.emit(first)
     sink.emit(second)
+    assert [aspect_json(m) for m in read_metadata_file(path)] == [aspect_json(m) for m in first + second]
+    assert path.with_suffix(".lock").exists()  # the same lock file the DataHub plugin takes
 
-    back = list(read_metadata_file(path))
-    assert [aspect_json(m) for m in back] == [aspect_json(m) for m in first + second]
-    assert json.loads(path.read_text())[0]["aspect"].keys() == {"json"}  # the file sink's simplified form
-    assert not [p for p in path.parent.iterdir() if p.name.startswith(TMP_PREFIX)]
 
+def test_a_corrupt_file_sink_target_is_named_in_the_error_and_left_alone(tmp_path, monkeypatch):
+    path = tmp_path / "metadata.json"
     path.write_text("[{ broken")
-    with pytest.raises(ValueError):
-        sink.emit(first)
+    sink = file_sink(monkeypatch, tmp_path, path)
+    with pytest.raises(SinkError) as excinfo:
+        sink.emit(mcps_for("a"))
+    assert str(path) in str(excinfo.value) and "not a readable DataHub metadata file" in str(excinfo.value)
     assert path.read_text() == "[{ broken"  # never clobbers what it cannot read
 
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.write("run1", mcps_for("a"))
+    report = outbox.flush(sink)
+    assert str(path) in report.error and outbox.backlog() == (1, 4)
 
-def test_file_sink_through_the_outbox(tmp_path):
+
+def test_file_sink_through_the_outbox(tmp_path, monkeypatch):
     outbox = Outbox(tmp_path / "outbox")
     batches = [mcps_for(f"t{i}", run=i) for i in range(3)]
     for i, batch in enumerate(batches):
         outbox.write(f"run{i}", batch)
-    sink = FileSink(tmp_path / "datahub.json")
-    assert outbox.flush(sink).sent_batches == 3
-    assert [aspect_json(m) for m in sink.read()] == [aspect_json(m) for b in batches for m in b]
+    path = tmp_path / "datahub.json"
+    assert outbox.flush(file_sink(monkeypatch, tmp_path, path)).sent_batches == 3
+    assert [aspect_json(m) for m in read_metadata_file(path)] == [aspect_json(m) for b in batches for m in b]
 
 
 def test_lite_sink_round_trip_through_the_lite_api(tmp_path):
@@ -316,73 +366,99 @@ def test_datahub_lite_cli_reads_our_store(tmp_path):
     assert json.loads(out.stdout)["datasetProperties"]["name"] == "listings"
 
 
-@dataclass
-class Conn:
-    conn_type: str
-    host: Optional[str] = None
-    password: Optional[str] = None
-    extra: Any = None
-    port: Optional[int] = None
+def test_each_connection_type_gets_the_plugins_emitter_or_lite(tmp_path, monkeypatch):
+    from datahub.emitter.rest_emitter import DataHubRestEmitter
 
-
-def test_sink_from_connection_for_each_type(tmp_path, caplog):
-    rest = sink_from_connection(
-        Conn(
-            "datahub-rest",
-            "http://gms.internal:8080/",
-            "s3cr3t-token-value",
-            json.dumps({"timeout_sec": 3, "retry_max_times": 1, "extra_headers": {"X-A": "b"}, "bogus": 1}),
-        )
+    set_connection(
+        monkeypatch,
+        "dh_rest",
+        {
+            "conn_type": "datahub-rest",
+            "host": "http://gms.internal:8080/",
+            "password": "s3cr3t-token-value",
+            "extra": {"timeout_sec": 3, "retry_max_times": 1},
+        },
     )
-    assert isinstance(rest, RestSink)
-    assert (rest.server, rest.timeout_sec, rest.retries) == ("http://gms.internal:8080", 3.0, 1)
+    rest = resolve_sink("dh_rest", tmp_path)
+    assert isinstance(rest, EmitterSink) and isinstance(rest._emitter, DataHubRestEmitter)
+    assert rest._emitter._session_config.timeout == 3 and rest._emitter._session_config.retry_max_times == 1
+    assert rest.describe() == "DataHub REST http://gms.internal:8080/ (token set)"
     assert "s3cr3t-token-value" not in rest.describe() + repr(rest)
-    assert any("bogus" in r.getMessage() for r in caplog.records)
 
-    with_port = sink_from_connection(Conn("datahub_rest", "datahub-gms", port=8080))  # Airflow URIs split the port off
-    assert with_port.server == "http://datahub-gms:8080"
+    set_connection(monkeypatch, "dh_uri", "datahub-rest://datahub-gms:8080")  # Airflow URIs split the port off
+    assert resolve_sink("dh_uri", tmp_path).describe() == "DataHub REST datahub-gms:8080"
 
-    file_sink = sink_from_connection(Conn("datahub-file", str(tmp_path / "a.json")))
-    assert isinstance(file_sink, FileSink) and file_sink.path == tmp_path / "a.json"
-    file_from_extra = sink_from_connection(Conn("datahub-file", extra={"filename": str(tmp_path / "b.json")}))
-    assert file_from_extra.path == tmp_path / "b.json"
-
-    lite = sink_from_connection(Conn("datahub-lite", str(tmp_path / "lite.db")))
+    set_connection(monkeypatch, "dh_lite", {"conn_type": "datahub-lite", "host": str(tmp_path / "lite.db")})
+    lite = resolve_sink("dh_lite", tmp_path)
     assert isinstance(lite, LiteSink) and lite.path == tmp_path / "lite.db"
-
-    for bad in (Conn("datahub-kafka", "broker:9092"), Conn("datahub-rest"), Conn("datahub-file")):
-        with pytest.raises(ValueError):
-            sink_from_connection(bad)
-
-    # a real Airflow connection object
-    from airflow.sdk import Connection
-
-    conn = Connection(
-        conn_id="x", conn_type="datahub-rest", host="http://gms:8080", password="tok-123456", extra='{"timeout_sec": 2}'
-    )
-    airflow_rest = sink_from_connection(conn)
-    assert (airflow_rest.server, airflow_rest.timeout_sec) == ("http://gms:8080", 2.0)
 
     assert default_sink(tmp_path).path == tmp_path / "datahub" / "lite.db"
 
 
-def test_resolve_sink_reads_the_airflow_connection_or_falls_back_to_lite(tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB",
-        json.dumps({"conn_type": "datahub-rest", "host": "http://gms:8080", "password": "resolve-token-42"}),
-    )
-    sink = resolve_sink(state_dir=tmp_path)
-    assert isinstance(sink, RestSink) and sink.server == "http://gms:8080"
-
-    monkeypatch.delenv("AIRFLOW_CONN_DATAPRODUCTS_DATAHUB")
+def test_resolve_sink_falls_back_to_lite_only_when_no_connection_is_defined(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("AIRFLOW_CONN_DATAPRODUCTS_DATAHUB_NOT_DEFINED", raising=False)
     with caplog.at_level(logging.INFO, logger="dataproducts.metadata.sinks"):
         fallback = resolve_sink("dataproducts_datahub_not_defined", tmp_path)
     assert isinstance(fallback, LiteSink) and fallback.path == tmp_path / "datahub" / "lite.db"
     assert any("no Airflow connection" in r.getMessage() for r in caplog.records)
 
 
+MALFORMED = {
+    "trailing comma": '{"conn_type": "datahub-rest", "host": "http://gms:8080", "password": "tok-123456",}',
+    "port not a number (JSON)": '{"conn_type": "datahub-rest", "host": "gms", "port": "eighty"}',
+    "port not a number (URI)": "datahub-rest://gms:eighty",
+    "extra not JSON": {"conn_type": "datahub-rest", "host": "http://gms:8080", "extra": "{timeout_sec: 3"},
+    "no host": {"conn_type": "datahub-rest", "password": "tok-123456"},
+    "not a DataHub type": {"conn_type": "http", "host": "http://gms:8080"},
+}
+
+
+@pytest.mark.parametrize("value", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_connection_is_an_error_naming_it_and_nothing_is_sent(tmp_path, monkeypatch, value):
+    from dataproducts.core.project import Project
+    from dataproducts.metadata import delivery
+
+    set_connection(monkeypatch, "dataproducts_datahub", value)
+    monkeypatch.delenv("DATAPRODUCTS_DATAHUB_CONN_ID", raising=False)
+    with pytest.raises(ConnectionConfigError) as excinfo:
+        resolve_sink("dataproducts_datahub", tmp_path)
+    assert "Airflow connection 'dataproducts_datahub'" in str(excinfo.value)
+    assert "tok-123456" not in str(excinfo.value)
+
+    monkeypatch.setenv("DATAPRODUCTS_STATE_DIR", str(tmp_path / "state"))
+    project = Project(tmp_path)
+    delivery.enqueue(project, "run1", mcps_for("a"))
+    report = delivery.flush(project)
+    assert not report.ok and "'dataproducts_datahub'" in report.error
+    assert delivery.outbox_for(project).backlog() == (1, 4), "the outbox keeps everything"
+    assert not (project.state_dir / "datahub" / "lite.db").exists(), "nothing filed in the local store instead"
+
+
+def test_metadata_flush_with_a_malformed_connection_exits_non_zero_naming_it(tmp_path):
+    state = tmp_path / "state"
+    Outbox(state / "datahub" / "outbox").write("run1", mcps_for("a"))
+    env = {**os.environ, "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": MALFORMED["trailing comma"], "DATAPRODUCTS_STATE_DIR": str(state)}
+    env.pop("DATAPRODUCTS_DATAHUB_CONN_ID", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "dataproducts.cli", "--root", str(tmp_path), "metadata", "flush"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Airflow connection 'dataproducts_datahub' ($AIRFLOW_CONN_DATAPRODUCTS_DATAHUB) is malformed" in done.stdout
+    assert "1 batches wait" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert "tok-123456" not in done.stdout + done.stderr
+    assert not (state / "datahub" / "lite.db").exists()
+
+
 # ----------------------------------------------------------------------------- secrets
 TOKEN = "tok-9f8e7d6c5b4a-very-secret"
+URL_PASSWORD = "url-pw-5e4d3c2b1a"
+HEADER_SECRET = "hdr-key-0a1b2c3d4e5f"
+BASIC = __import__("base64").b64encode(f"svc-user:{URL_PASSWORD}".encode()).decode()
+SECRETS = (TOKEN, URL_PASSWORD, HEADER_SECRET, BASIC)
 
 
 def _all_log_text(caplog) -> str:
@@ -390,29 +466,66 @@ def _all_log_text(caplog) -> str:
     return "\n".join(formatter.format(r) + str(getattr(r, "exc_text", "") or "") for r in caplog.records)
 
 
+def secret_connection(gms, user_in_url: bool) -> dict:
+    host = f"http://svc-user:{URL_PASSWORD}@127.0.0.1:{gms.port}" if user_in_url else gms.url
+    return {
+        "conn_type": "datahub-rest",
+        "host": host,
+        "password": TOKEN,
+        "extra": {"timeout_sec": 2, "retry_max_times": 0, "extra_headers": {"X-DataHub-Api-Key": HEADER_SECRET}},
+    }
+
+
 @pytest.mark.parametrize("failure", ["500", "401"])
-def test_rest_sink_never_leaks_the_token(tmp_path, caplog, failure):
-    server_token = TOKEN if failure == "500" else "the-server-wants-another-token"
-    with FakeGMS(token=server_token, echo_token_in_errors=True) as gms:  # a hostile server echoes our token
-        sink = RestSink(gms.url, token=TOKEN, timeout_sec=2, retries=0)
+def test_every_secret_of_the_connection_is_scrubbed(tmp_path, caplog, monkeypatch, failure):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    # A hostile server echoes every request header (our token, the Basic credentials requests makes
+    # from the URL's user:password, the extra header) in its error replies.
+    with FakeGMS(token="the-server-wants-another-token", echo_headers_in_errors=True) as gms:
+        set_connection(monkeypatch, "dh_secret", secret_connection(gms, user_in_url=(failure == "401")))
+        sink = resolve_sink("dh_secret", tmp_path)
         outbox = Outbox(tmp_path / "outbox")
         outbox.write("run1", mcps_for("a"))
         if failure == "500":
-            sink.emit(mcps_for("warmup"))  # handshake done; the next request fails in the ingest path
-            gms.fail_next(10, 500)
+            gms.fail_next(10, 500, config_too=False)  # the handshake works, every ingest request fails
         with caplog.at_level(logging.DEBUG):
             with pytest.raises(SinkError) as excinfo:
                 sink.emit(mcps_for("a"))
             report = outbox.flush(sink)
         sink.close()
 
-    assert failure in str(excinfo.value) or "Unauthorized" in str(excinfo.value) or "injected" in str(excinfo.value)
-    assert "<redacted>" in str(excinfo.value)  # the server did echo it; we scrubbed it
+    assert "<redacted>" in str(excinfo.value)  # the server did echo secrets; we scrubbed them
     assert excinfo.value.__cause__ is None and excinfo.value.__context__ is None
-    assert report.error and TOKEN not in report.error and report.remaining_batches == 1
-    for text in (str(excinfo.value), repr(excinfo.value), report.error, repr(sink), sink.describe(), _all_log_text(caplog)):
-        assert TOKEN not in text
+    assert report.error and report.remaining_batches == 1
+    texts = (str(excinfo.value), repr(excinfo.value), report.error, repr(sink), sink.describe(), _all_log_text(caplog))
+    for secret in SECRETS if failure == "401" else (TOKEN, HEADER_SECRET):
+        for text in texts:
+            assert secret not in text
+        assert secret not in str(redact(f"a task log line with {secret} in it")), "registered with Airflow's masker"
     assert caplog.records  # the emitter and the outbox did log (scrubbed)
+
+
+def test_the_cli_never_prints_a_secret_the_server_echoes(tmp_path):
+    with FakeGMS(token="the-server-wants-another-token", echo_headers_in_errors=True) as gms:
+        Outbox(tmp_path / "state" / "datahub" / "outbox").write("run1", mcps_for("a"))
+        env = {
+            **os.environ,
+            "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": json.dumps(secret_connection(gms, user_in_url=True)),
+            "DATAPRODUCTS_STATE_DIR": str(tmp_path / "state"),
+        }
+        env.pop("DATAPRODUCTS_DATAHUB_CONN_ID", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "dataproducts.cli", "--root", str(tmp_path), "metadata", "flush"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1 and "401" in done.stdout + done.stderr
+    assert gms.stats.unauthorized >= 1, "the server did get (and echo) our credentials"
+    for secret in SECRETS:
+        assert secret not in done.stdout + done.stderr
 
 
 def test_a_clock_stepping_back_does_not_reorder_batches(tmp_path):

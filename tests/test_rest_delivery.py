@@ -1,7 +1,8 @@
 """Delivery to DataHub GMS over REST survives an outage: nothing lost, order kept, re-sends exact.
 
-Six product runs each write their metadata to the outbox and flush it to a RestSink pointed at
-the fake GMS (tests/fake_gms.py; the real GMS needs Docker), while GMS answers 500 (runs 1-2),
+Six product runs each write their metadata to the outbox and flush it to the sink pointed at
+the fake GMS (tests/fake_gms.py; the real GMS needs Docker), through a datahub-rest Airflow connection
+(the DataHub plugin's hook makes the emitter), while GMS answers 500 (runs 1-2),
 hangs past the client timeout and applies the request late anyway (run 3), is down
 (connection refused, run 4), and then recovers (runs 5-6).
 """
@@ -22,9 +23,10 @@ from datahub.metadata.schema_classes import StatusClass, SystemMetadataClass
 from datahub.metadata.urns import DatasetUrn
 
 from dataproducts.metadata.outbox import Outbox
-from dataproducts.metadata.sinks import RestSink
+from dataproducts.metadata.sinks import resolve_sink
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import set_connection
 from fake_gms import FakeGMS
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.fake-personal-access-token"
@@ -84,10 +86,12 @@ def key(mcp) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize("protocol", ["restli", "openapi"])
-def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, protocol):
+def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, monkeypatch, protocol):
     started = time.monotonic()
     products = ["inventory.listings", "pricing.quotes"]
     gms = FakeGMS(token=TOKEN).start()
+    extra = {"timeout_sec": TIMEOUT_SEC, "retry_max_times": 1, "openapi_ingestion": protocol == "openapi"}
+    set_connection(monkeypatch, "gms", {"conn_type": "datahub-rest", "host": gms.url, "password": TOKEN, "extra": extra})
     outbox = Outbox(tmp_path / "outbox")
     built: dict[str, list] = {}
     reports = []
@@ -98,7 +102,7 @@ def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, protocol):
         built[batch_id] = mcps
         outbox.write(batch_id, mcps)
         # a fresh sink per flush, as a task resolving its connection each time would have
-        sink = RestSink(gms.url, token=TOKEN, timeout_sec=TIMEOUT_SEC, retries=1, openapi=(protocol == "openapi"))
+        sink = resolve_sink("gms", tmp_path)
         try:
             report = outbox.flush(sink)
         finally:
@@ -134,7 +138,7 @@ def test_runs_during_an_outage_are_all_delivered_in_order(tmp_path, protocol):
         assert (report.sent_batches, report.remaining_batches, report.error) == (5, 0, None)
         report = run(6)
         assert (report.sent_batches, report.remaining_batches, report.error) == (1, 0, None)
-        final_sink = RestSink(gms.url, token=TOKEN, timeout_sec=TIMEOUT_SEC, retries=1)
+        final_sink = resolve_sink("gms", tmp_path)
         final = outbox.flush(final_sink)
         final_sink.close()
         assert (final.sent_batches, final.error) == (0, None)

@@ -138,11 +138,30 @@ def test_backlog_counts_the_outbox(compiled_repo, auth_manager, tmp_path, monkey
     from dataproducts.metadata.delivery import outbox_for
 
     mcps = [MetadataChangeProposalWrapper(entityUrn=f"urn:li:corpuser:u{i}", aspect=StatusClass(removed=False)) for i in range(3)]
-    outbox_for(Project(compiled_repo)).write("ui-test", mcps)
+    outbox = outbox_for(Project(compiled_repo))
+    outbox.write("ui-test", mcps)
     data = get(client_for(compiled_repo), "/dataproducts/api/mesh", token(auth_manager)).json()
-    assert data["backlog"] == {"batches": 1, "mcps": 3}
+    assert data["backlog"] == {"batches": 1, "mcps": 3, "quarantined": []}
     page = get(client_for(compiled_repo), "/dataproducts/", token(auth_manager)).text
     assert "1 batches, 3 MCPs waiting" in page
+
+    # a batch that cannot be read back is quarantined: shown with its reason, never silently gone
+    torn = outbox.write("catalog-<b>torn</b>", mcps)
+    torn.write_bytes(torn.read_bytes()[:40])
+
+    class Accepting:
+        def emit(self, mcps): ...
+        def close(self): ...
+        def describe(self):
+            return "test sink"
+
+    outbox.flush(Accepting())
+    data = get(client_for(compiled_repo), "/dataproducts/api/mesh", token(auth_manager)).json()
+    (quarantined,) = data["backlog"]["quarantined"]
+    assert quarantined["batch"] == torn.name and quarantined["mcps"] == 3 and "JSONDecodeError" in quarantined["reason"]
+    assert data["backlog"]["batches"] == 0
+    page = get(client_for(compiled_repo), "/dataproducts/", token(auth_manager)).text
+    assert "0 batches, 0 MCPs waiting, 1 quarantined" in page and torn.name in page and "JSONDecodeError" in page
 
 
 def test_broken_spec_is_shown_first_with_every_error(project_copy, auth_manager):

@@ -241,7 +241,12 @@ def run_catalog_sync(project_root: str) -> dict[str, Any]:
     report = sync_catalog(load_mesh(project), delivery.git_revision(project.root), _airflow_base_url())
     log.info("catalogue: published %s; removed %s; broken (kept) %s", report.published, report.removed, report.kept_broken)
     flushed = delivery.flush(project)
-    return {"published": report.published, "removed": report.removed, "backlog_batches": flushed.remaining_batches}
+    return {
+        "published": report.published,
+        "removed": report.removed,
+        "backlog_batches": flushed.remaining_batches,
+        "quarantined": [str(q) for q in flushed.quarantine],
+    }
 
 
 def fail_with_spec_errors(messages: str) -> None:

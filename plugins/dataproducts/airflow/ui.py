@@ -185,8 +185,11 @@ def _backlog(project) -> dict[str, Any]:
     try:
         from dataproducts.metadata.delivery import outbox_for
 
-        batches, mcps = outbox_for(project).backlog()
-        return {"batches": batches, "mcps": mcps}
+        status = outbox_for(project).status()
+        quarantined = [
+            {"batch": q.name, "mcps": q.mcp_count, "reason": q.reason, "at": q.quarantined_at} for q in status.quarantined
+        ]
+        return {"batches": status.batches, "mcps": status.mcps, "quarantined": quarantined}
     except Exception as exc:
         log.exception("could not read the metadata outbox")
         return {"batches": None, "mcps": None, "error": f"the outbox could not be read: {exc!r}"}
@@ -276,6 +279,12 @@ def render_page(data: dict[str, Any], user_name: str = "") -> str:
             f"<div class='warn'>{esc(backlog['batches'])} metadata batches ({esc(backlog['mcps'])} MCPs) wait in the outbox "
             "for DataHub; the catalogue sync DAG retries them (<code>dataproducts metadata status</code>).</div>"
         )
+    if backlog.get("quarantined"):
+        out.append(
+            f"<div class='warn'>{len(backlog['quarantined'])} metadata batches are quarantined (unreadable, not sent): "
+            + "; ".join(f"{esc(q['batch'])}: {esc(q['reason'])}" for q in backlog["quarantined"])
+            + " (<code>dataproducts metadata quarantine list|show|retry|drop</code>).</div>"
+        )
     domains = sorted({p["domain"] for p in products})
     if not domains and not data.get("load_error"):
         out.append("<p class='muted'>No products to show (none in the project, or none whose DAG you may read).</p>")
@@ -290,7 +299,8 @@ def render_page(data: dict[str, Any], user_name: str = "") -> str:
 def _backlog_text(backlog: dict[str, Any]) -> str:
     if backlog.get("error"):
         return "unreadable"
-    return f"{esc(backlog['batches'])} batches, {esc(backlog['mcps'])} MCPs waiting"
+    quarantined = f", {len(backlog['quarantined'])} quarantined" if backlog.get("quarantined") else ""
+    return f"{esc(backlog['batches'])} batches, {esc(backlog['mcps'])} MCPs waiting{quarantined}"
 
 
 def _dag_link(item: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 A product that exists only as a spec is already discoverable; a changed spec is re-published; a
 deleted spec's product is marked removed (not left stale). What was last published is remembered
-in a small state file next to the outbox, so unchanged products cost nothing to sync.
+in a small state file next to the outbox (a digest and the outbox batch that carried it), so
+unchanged products cost nothing to sync; a product whose last batch was quarantined (so never
+delivered) is published again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Optional
 from dataproducts.core.files import atomic_write_bytes
 from dataproducts.core.mesh import Mesh
 from dataproducts.metadata import builder
-from dataproducts.metadata.delivery import enqueue
+from dataproducts.metadata.delivery import enqueue, outbox_for
 
 
 @dataclass
@@ -30,15 +32,17 @@ def sync_catalog(mesh: Mesh, git_revision: Optional[str], airflow_base_url: str)
     state_path = mesh.project.state_dir / "datahub" / "catalog_state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     report = SyncReport()
+    undelivered = {q.name for q in outbox_for(mesh.project).quarantined()}
     for product_id in sorted(mesh.products):
         mcps = builder.catalog_mcps(mesh, product_id, git_revision, airflow_base_url)
         digest = _digest(mcps)
-        if state.get(product_id, {}).get("digest") == digest:
+        last = state.get(product_id, {})
+        if last.get("digest") == digest and last.get("batch") not in undelivered:
             report.unchanged.append(product_id)
             continue
-        enqueue(mesh.project, f"catalog-{product_id}", mcps)
+        batch = enqueue(mesh.project, f"catalog-{product_id}", mcps)
         datasets = sorted({m.entityUrn for m in mcps if m.entityType == "dataset" and m.aspectName == "datasetProperties"})
-        state[product_id] = {"digest": digest, "datasets": datasets}
+        state[product_id] = {"digest": digest, "datasets": datasets, "batch": batch.name}
         report.published.append(product_id)
     for product_id in sorted(set(state) - set(mesh.entries)):
         enqueue(mesh.project, f"removed-{product_id}", builder.removed_mcps(product_id, state[product_id]["datasets"]))

@@ -39,12 +39,12 @@ def flush(project: Project, sink: Optional[Sink] = None) -> FlushReport:
     outbox = outbox_for(project)
     try:
         sink = sink or resolve_sink(conn_id(), project.state_dir)
-    except Exception as exc:  # e.g. a secrets backend is down: keep everything for later
-        batches, mcps = outbox.backlog()
-        log.warning("DataHub sink unavailable (%s); %d batches (%d MCPs) wait in the outbox", exc, batches, mcps)
-        return FlushReport(0, 0, batches, error=str(exc), remaining_mcps=mcps)
+    except Exception as exc:  # a malformed connection, a secrets backend that is down: keep everything
+        status = outbox.status()
+        log.warning("DataHub metadata not sent: %s; outbox: %s", exc, status)
+        return FlushReport(0, 0, status.batches, str(exc), status.mcps, quarantine=status.quarantined)
     try:
-        report = outbox.flush(sink)  # logs the backlog after every flush
+        report = outbox.flush(sink)  # logs the backlog, quarantine included, after every flush
     finally:
         sink.close()
     if not report.ok:

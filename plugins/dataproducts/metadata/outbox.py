@@ -10,9 +10,13 @@ Layout of the outbox directory::
     <dir>/01764478323123456789-1a2b3c4d-n00012-inventory.listings_run1.json   a pending batch:
           write time (ns, 20 digits: names sort in write order), random, MCP count, sanitized batch id
     <dir>/.tmp-....part          a write in progress (or left by a crash; ignored, swept after an hour)
-    <dir>/.flush.lock            flock'ed by the one flusher at a time
+    <dir>/.flush.lock            held by the one flusher at a time (``filelock``: an OS lock, released
+                                 when its process dies, even by SIGKILL)
     <dir>/sent/                  the last `keep_sent` delivered batches, for debugging (bounded)
-    <dir>/quarantine/            batch files that could not be parsed (never deleted automatically)
+    <dir>/quarantine/            batch files that could not be parsed, each with ``<name>.reason``
+                                 (why, when); never deleted automatically. They count in the backlog
+                                 (:meth:`Outbox.status`, every flush's log line) until an operator
+                                 retries or drops them (``dataproducts metadata quarantine ...``)
 
 Batch file format: a JSON array of ``MetadataChangeProposalWrapper.to_obj()`` objects, i.e.
 DataHub's file format with the aspect as a nested JSON string (what the file sink writes
@@ -36,7 +40,6 @@ later batch wins for any aspect both contain, which is what "the last run wins" 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -50,6 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import filelock
+
 from dataproducts.core.files import TMP_PREFIX, atomic_write_bytes, fsync_dir
 from dataproducts.metadata.sinks import Sink
 
@@ -59,6 +64,7 @@ BATCH_NAME = re.compile(r"^(?P<ns>\d{20})-(?P<rand>[0-9a-f]{8})-n(?P<count>\d{5,
 LOCK_NAME = ".flush.lock"
 SENT_DIR = "sent"
 QUARANTINE_DIR = "quarantine"
+REASON_SUFFIX = ".reason"  # not .json: a reason file must never look like a batch
 STALE_TMP_SEC = 3600  # a leftover temp file older than this is a crash's, not a write in progress
 _MAX_LABEL = 100
 
@@ -98,18 +104,60 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class QuarantinedBatch:
+    """A batch moved aside because it could not be read back; it waits for an operator."""
+
+    path: Path
+    label: str
+    mcp_count: int  # as its name says; the file itself may hold fewer
+    reason: str
+    quarantined_at: str  # ISO 8601, UTC
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mcp_count} MCPs, quarantined {self.quarantined_at}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits: pending batches (to be sent) and quarantined ones (to be looked at)."""
+
+    batches: int
+    mcps: int
+    quarantined: tuple[QuarantinedBatch, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.batches} batches ({self.mcps} MCPs) waiting"
+        if self.quarantined:
+            text += f", {len(self.quarantined)} quarantined (see `dataproducts metadata quarantine list`)"
+        return text
+
+
+@dataclass(frozen=True)
 class FlushReport:
     sent_batches: int
     sent_mcps: int
     remaining_batches: int
     error: Optional[str] = None
     remaining_mcps: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # batches this flush moved aside
     busy: bool = False  # another flush held the lock; nothing was attempted
+    quarantine: tuple[QuarantinedBatch, ...] = ()  # everything in quarantine after the flush
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def summary(self) -> str:
+        text = f"sent {self.sent_batches} batches ({self.sent_mcps} MCPs); {self.remaining_batches} batches wait"
+        if self.quarantine:
+            text += f"; {len(self.quarantine)} quarantined: " + "; ".join(str(q) for q in self.quarantine)
+        if self.error:
+            text += f"; error: {self.error}"
+        return text
 
 
 def _stamp_system_metadata(obj: dict, now_ms: int) -> dict:
@@ -185,6 +233,10 @@ class Outbox:
         batches = self.pending()
         return len(batches), sum(b.mcp_count for b in batches)
 
+    def status(self) -> Backlog:
+        batches, mcps = self.backlog()
+        return Backlog(batches, mcps, tuple(self.quarantined()))
+
     def read(self, batch: Batch | Path) -> list:
         """The MCPs of a batch; raises CorruptBatch when the file cannot be parsed."""
         path = batch.path if isinstance(batch, Batch) else Path(batch)
@@ -196,7 +248,7 @@ class Outbox:
         except FileNotFoundError:
             raise
         except Exception as e:
-            raise CorruptBatch(f"{path.name}: {type(e).__name__}: {e}") from e
+            raise CorruptBatch(f"{type(e).__name__}: {e}") from e
 
     # ----------------------------------------------------------------- flushing
     def flush(self, sink: Sink, max_batches: Optional[int] = None) -> FlushReport:
@@ -210,20 +262,19 @@ class Outbox:
         flush goes on with the next batch, so one bad file never blocks the queue.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = filelock.FileLock(self.directory / LOCK_NAME, timeout=0)
         try:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                batches, mcps = self.backlog()
-                logger.info("outbox flush skipped: another flush is running; backlog %d batches, %d MCPs", batches, mcps)
-                return FlushReport(0, 0, batches, "another flush is running", remaining_mcps=mcps, busy=True)
-            try:
-                return self._flush_locked(sink, max_batches)
-            finally:
-                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            lock.acquire()
+        except filelock.Timeout:
+            status = self.status()
+            logger.info("outbox flush skipped: another flush is running; backlog %s", status)
+            return FlushReport(
+                0, 0, status.batches, "another flush is running", status.mcps, busy=True, quarantine=status.quarantined
+            )
+        try:
+            return self._flush_locked(sink, max_batches)
         finally:
-            os.close(lock_fd)
+            lock.release()
 
     def _flush_locked(self, sink: Sink, max_batches: Optional[int]) -> FlushReport:
         self._sweep_stale_temp_files()
@@ -251,18 +302,21 @@ class Outbox:
             sent_batches += 1
             sent_mcps += len(mcps)
         fsync_dir(self.directory)
-        remaining_batches, remaining_mcps = self.backlog()
-        logger.info(
-            "outbox flush to %s: sent %d batches (%d MCPs)%s%s; backlog %d batches, %d MCPs",
+        status = self.status()
+        logger.log(
+            logging.WARNING if status.quarantined else logging.INFO,
+            "outbox flush to %s: sent %d batches (%d MCPs)%s%s; backlog %s%s",
             _describe(sink),
             sent_batches,
             sent_mcps,
             f", quarantined {quarantined}" if quarantined else "",
             f", stopped on error: {error}" if error else "",
-            remaining_batches,
-            remaining_mcps,
+            status,
+            "".join(f"\n  quarantined {q}" for q in status.quarantined),
         )
-        return FlushReport(sent_batches, sent_mcps, remaining_batches, error, remaining_mcps, quarantined)
+        return FlushReport(
+            sent_batches, sent_mcps, status.batches, error, status.mcps, quarantined, quarantine=status.quarantined
+        )
 
     def _retire(self, batch: Batch) -> None:
         if self.keep_sent <= 0:
@@ -278,6 +332,8 @@ class Outbox:
     def _quarantine(self, batch: Batch, reason: str) -> None:
         target_dir = self.directory / QUARANTINE_DIR
         target_dir.mkdir(exist_ok=True)
+        note = {"reason": reason, "quarantined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_bytes(target_dir / (batch.name + REASON_SUFFIX), json.dumps(note, indent=1).encode())
         os.replace(batch.path, target_dir / batch.name)
         fsync_dir(target_dir)
         logger.error("outbox: quarantined unreadable batch %s to %s (%s)", batch.name, target_dir, reason)
@@ -292,9 +348,54 @@ class Outbox:
             except FileNotFoundError:
                 pass
 
-    def quarantined(self) -> list[Path]:
+    # --------------------------------------------------------------- quarantine
+    def quarantined(self) -> list[QuarantinedBatch]:
+        """Quarantined batches, oldest first, each with the reason it was moved aside."""
         directory = self.directory / QUARANTINE_DIR
-        return sorted(directory.iterdir()) if directory.is_dir() else []
+        if not directory.is_dir():
+            return []
+        found = []
+        for path in sorted(directory.iterdir()):
+            match = BATCH_NAME.match(path.name)
+            if not match or not path.is_file():
+                continue
+            try:
+                note = json.loads((directory / (path.name + REASON_SUFFIX)).read_text())
+            except (OSError, ValueError):  # quarantined before reasons were kept
+                mtime = time.gmtime(path.stat().st_mtime)
+                note = {"reason": "unreadable (no reason recorded)", "quarantined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", mtime)}
+            found.append(QuarantinedBatch(path, match["label"], int(match["count"]), note["reason"], note["quarantined_at"]))
+        return found
+
+    def quarantined_batch(self, name: str) -> QuarantinedBatch:
+        """The quarantined batch of that file name; KeyError naming what is there otherwise."""
+        for batch in self.quarantined():
+            if batch.name == name:
+                return batch
+        names = ", ".join(q.name for q in self.quarantined()) or "none"
+        raise KeyError(f"no quarantined batch {name!r} in {self.directory / QUARANTINE_DIR} (quarantined: {names})")
+
+    def retry_quarantined(self, name: str) -> Path:
+        """Put a quarantined batch back in its place in the queue, once it reads back (repaired by hand).
+
+        Raises CorruptBatch, leaving it in quarantine, while it still cannot be read.
+        """
+        batch = self.quarantined_batch(name)
+        self.read(batch.path)  # raises CorruptBatch with the current reason
+        target = self.directory / batch.name
+        os.replace(batch.path, target)
+        (batch.path.parent / (batch.name + REASON_SUFFIX)).unlink(missing_ok=True)
+        fsync_dir(self.directory)
+        logger.info("outbox: %s is back in the queue", batch.name)
+        return target
+
+    def drop_quarantined(self, name: str) -> None:
+        """Delete a quarantined batch for good (its metadata is not sent)."""
+        batch = self.quarantined_batch(name)
+        batch.path.unlink()
+        (batch.path.parent / (batch.name + REASON_SUFFIX)).unlink(missing_ok=True)
+        fsync_dir(batch.path.parent)
+        logger.warning("outbox: dropped quarantined batch %s", batch.name)
 
     def clear_sent(self) -> None:
         shutil.rmtree(self.directory / SENT_DIR, ignore_errors=True)

@@ -1,44 +1,57 @@
 """Where the outbox delivers metadata: DataHub GMS (REST), a DataHub JSON file, or DataHub Lite.
 
-The sink is chosen by an Airflow connection (default id ``dataproducts_datahub``):
+The sink is chosen by an Airflow connection (default id ``dataproducts_datahub``), read exactly as
+the DataHub Airflow plugin reads its own, so one connection can serve both:
 
-* ``datahub-rest``: host = GMS URL (e.g. ``http://datahub-gms:8080``), password = access
-  token, extra = optional emitter settings (``timeout_sec``, ``retry_max_times``,
-  ``openapi_ingestion``, ``extra_headers``, ...). The same fields the DataHub Airflow
-  plugin's ``DatahubRestHook`` reads, so one connection can serve both.
-* ``datahub-file``: host (or extra ``filename``) = path of a JSON file in DataHub's file
-  format, as the plugin's ``SynchronizedFileHook`` reads it (and the same ``.lock`` file, so
-  both can share a file).
-* ``datahub-lite`` (ours): host (or extra ``file``) = path of a DataHub Lite SQLite store.
+* ``datahub-rest`` and ``datahub-file`` (and ``datahub-kafka``, with acryl-datahub's Kafka extra):
+  the emitter the plugin's ``DatahubGenericHook(conn_id).make_emitter()`` makes, i.e. the SDK's
+  ``DataHubRestEmitter`` (host = GMS URL, password = token, extra = the emitter's keyword
+  arguments such as ``timeout_sec``, ``retry_max_times``, ``extra_headers``, ``openapi_ingestion``)
+  or ``SynchronizedFileEmitter`` (host = path, with its ``<file>.lock`` filelock).
+* ``datahub-lite`` (ours): host (or extra ``file``) = a DataHub Lite SQLite store.
+* no such connection: DataHub Lite at ``<state_dir>/datahub/lite.db`` (the embedded default).
+* a connection that is defined but cannot be read (``AIRFLOW_CONN_DATAPRODUCTS_DATAHUB`` with a
+  trailing comma in its JSON, a port that is not a number, an extra that is not JSON, no host):
+  :class:`ConnectionConfigError` naming the connection. Nothing is sent anywhere, so the outbox
+  keeps every batch until the connection is fixed. (Airflow itself reports such a variable as
+  "not defined", which would otherwise file DataHub's metadata in the local store.)
 
-Without that connection, :func:`resolve_sink` falls back to DataHub Lite at
-``<state_dir>/datahub/lite.db``. To browse it with DataHub's CLI (which only reads the store
-named in ``~/.datahubenv``), use the ``.datahubenv`` the sink writes next to the store::
+Where the library parts do not fit, and what is ours instead:
 
-    HOME=<state_dir>/datahub DATAHUB_TELEMETRY_ENABLED=false datahub lite ls /
-    HOME=<state_dir>/datahub DATAHUB_TELEMETRY_ENABLED=false datahub lite get --urn '<urn>'
+* The hooks' own ``emit()`` makes a new emitter per call and sends MCP by MCP. The outbox needs
+  "every MCP of the batch was accepted, or an exception": :class:`EmitterSink` drives the hook's
+  emitter itself: for REST, the emitter's ``GET /config`` handshake once (fails early on the
+  frontend's URL), then ``emit_mcps`` in ``SYNC_PRIMARY`` mode, so a 2xx means stored; for other
+  emitters ``emit`` with a callback that collects errors, then ``flush``.
+* Timeouts and retries are the connection's (``timeout_sec``, ``retry_max_times`` in its extra),
+  as for the plugin; the SDK's defaults (30 s, 4 retries with backoff) hold one flush for about
+  30 s while GMS is down. The outbox, not the emitter, is what retries durably.
+* ``SynchronizedFileEmitter`` re-reads and rewrites the whole file for every MCP and writes in
+  place (DataHub calls it "for testing purposes only"): a file sink is for tests and debugging.
+  A file it cannot read (left half-written, or edited by hand) fails the emit with an error that
+  names the file; the batch stays in the outbox.
+* DataHub Lite has no emitter in the SDK (only an ingestion-pipeline sink): :class:`LiteSink`
+  writes through the Lite API, which versions aspects and skips unchanged values.
 
-(or put the same ``lite:`` section into your own ``~/.datahubenv``).
-
-Secrets: a RestSink never puts its token in ``describe()``, ``repr()``, the exceptions it
-raises, or the log records of the DataHub emitter and urllib3 (a logging filter replaces it
-with ``<redacted>``).
+Secrets: everything secret the connection holds (the password/token, a ``user:password`` in its
+URL and the Basic credentials requests derives from it, every value of ``extra_headers``, any
+extra field Airflow deems sensitive) is registered with Airflow's secrets masker (task logs) and
+with a logging filter on the loggers that can see a request (the DataHub emitter, urllib3,
+requests, ours), and scrubbed from every error a sink raises and from ``describe()``.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
-import contextlib
-import fcntl
-import inspect
 import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dataproducts.core import settings
 from dataproducts.core.files import atomic_write_bytes
@@ -48,6 +61,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONN_ID = settings.SETTINGS["datahub_conn_id"].default
 LITE_FILE_NAME = "lite.db"
 REDACTED = "<redacted>"
+LITE_CONN_TYPE = "datahub-lite"
 
 
 class Sink(Protocol):
@@ -64,13 +78,17 @@ class SinkError(Exception):
     """A sink could not deliver a batch (the message is free of secrets)."""
 
 
+class ConnectionConfigError(SinkError):
+    """The DataHub connection is defined but cannot be used as it is; nothing was sent."""
+
+
 # --------------------------------------------------------------------------- secrets
 class _SecretScrubber(logging.Filter):
     """Replaces registered secrets in log records of the loggers it is attached to.
 
-    A RestSink registers its token for the life of the process (a late log line from a pooled
+    Secrets stay registered for the life of the process (a late log line from a pooled
     connection must still be scrubbed after close()); the set is as small as the number of
-    distinct tokens used.
+    distinct secrets used.
     """
 
     def __init__(self) -> None:
@@ -82,14 +100,8 @@ class _SecretScrubber(logging.Filter):
         with self._lock:
             self._secrets[secret] += 1
 
-    def remove(self, secret: str) -> None:
-        with self._lock:
-            self._secrets[secret] -= 1
-            if self._secrets[secret] <= 0:
-                del self._secrets[secret]
-
     def scrub(self, text: str) -> str:
-        for secret in list(self._secrets):
+        for secret in sorted(self._secrets, key=len, reverse=True):  # longest first: a secret may contain another
             text = text.replace(secret, REDACTED)
         return text
 
@@ -118,179 +130,148 @@ _SCRUBBED_LOGGERS = (
     "datahub.emitter.rest_emitter",
     "datahub.emitter.request_helper",
     "datahub.emitter.response_helper",
+    "datahub.emitter.synchronized_file_emitter",
     "datahub.ingestion.graph.client",
+    "datahub_airflow_plugin.hooks.datahub",
     "urllib3.connectionpool",
     "urllib3.util.retry",
     "requests",
     __name__,
     "dataproducts.metadata.outbox",
+    "dataproducts.metadata.delivery",
+    "dataproducts.metadata",
 )
 for _name in _SCRUBBED_LOGGERS:
     logging.getLogger(_name).addFilter(_scrubber)
 
 
-def _strip_userinfo(url: str) -> str:
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced."""
+    return _scrubber.scrub(text)
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Scrub these from our logs and errors, and mask them in Airflow's task logs when Airflow is there."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # no Airflow: our own scrubbing is all there is
+        mask_secret = None
+    for secret in secrets:
+        if not secret:
+            continue
+        _scrubber.add(secret)
+        if mask_secret is not None:
+            mask_secret(secret)
+
+
+def connection_secrets(conn: Any) -> set[str]:
+    """Every secret an Airflow connection holds (see the module docstring), as it may appear in text."""
+    secrets: set[str] = set()
+    if getattr(conn, "password", None):
+        secrets.add(conn.password)
+    host = getattr(conn, "host", None) or ""
+    try:
+        parts = urlsplit(host if "://" in host else f"//{host}")
+        user, password = parts.username, parts.password
+    except ValueError:
+        user = password = None
+    if password:
+        secrets |= {password, unquote(password)}
+        basic = f"{unquote(user or '')}:{unquote(password)}".encode()
+        secrets.add(base64.b64encode(basic).decode())  # what requests sends for a user:password URL
+    extra = _extra(conn)
+    headers = extra.get("extra_headers")
+    for value in headers.values() if isinstance(headers, dict) else ():
+        if isinstance(value, str) and value:
+            secrets.add(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic", "token"):
+                secrets.add(credential)
+    for name, value in extra.items():
+        if isinstance(value, str) and value and _is_sensitive(name):
+            secrets.add(value)
+    return {s for s in secrets if s}
+
+
+def _is_sensitive(name: str) -> bool:
+    try:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import should_hide_value_for_key
+    except ImportError:
+        lowered = name.lower()
+        return any(word in lowered for word in ("password", "secret", "token", "key", "authorization"))
+    return bool(should_hide_value_for_key(name))
+
+
+def strip_userinfo(url: str) -> str:
     try:
         parts = urlsplit(url)
+        if parts.username or parts.password:
+            netloc = parts.hostname or ""
+            if parts.port:
+                netloc += f":{parts.port}"
+            return urlunsplit(parts._replace(netloc=netloc))
     except ValueError:
         return "<unparseable url>"
-    if parts.username or parts.password:
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
     return url
 
 
-# ------------------------------------------------------------------------------ REST
-class RestSink:
-    """DataHub GMS through ``datahub.emitter.rest_emitter.DataHubRestEmitter``.
+# ------------------------------------------------------------------- SDK emitters
+class EmitterSink:
+    """A DataHub SDK emitter (as the plugin's hook makes it) driven so that a batch is all or nothing."""
 
-    On first use it performs the emitter's ``GET /config`` handshake (``test_connection``:
-    fails early on an unreachable server or on the frontend's URL), then sends each batch
-    with ``emit_mcps`` in ``SYNC_PRIMARY`` mode: GMS answers only once the aspects are in its
-    primary store, so a 2xx really means accepted.
-
-    Endpoint: in 1.7 the emitter switches to OpenAPI after ``/config`` only in ``client_mode``
-    SDK against GMS >= 1.0.1. We pass no client mode (the Airflow plugin's hook passes
-    INGESTION), so it stays on Rest.li, ``POST /aspects?action=ingestProposalBatch``
-    (one request per batch, chunked by the emitter past 15 MB or 200 MCPs). ``openapi=True``
-    (connection extra ``openapi_ingestion: true``, or ``DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT=OPENAPI``)
-    switches to ``POST /openapi/v3/entity/<type>?async=false`` (one request per entity type).
-
-    The emitter retries ``retries`` times (urllib3: connection errors, timeouts, 429/5xx;
-    backoff 0 s, then 4 s, 8 s, ...) and then raises; the outbox keeps the batch for the
-    next flush. Worst case per emit is about ``(retries + 1) * timeout_sec`` plus backoff.
-    """
-
-    def __init__(
-        self,
-        server: str,
-        token: Optional[str] = None,
-        timeout_sec: float = 5.0,
-        retries: int = 2,
-        openapi: Optional[bool] = None,
-        emitter_kwargs: Optional[Mapping[str, Any]] = None,
-    ) -> None:
-        if not server:
-            raise ValueError("RestSink needs the GMS server URL")
-        if "://" not in server:
-            server = f"http://{server}"
-        self.server = server.rstrip("/")
-        self._token = token or None
-        self.timeout_sec = float(timeout_sec)
-        self.retries = int(retries)
-        self.openapi = openapi
-        self._emitter_kwargs = dict(emitter_kwargs or {})
-        self._emitter: Any = None
+    def __init__(self, emitter: Any, where: str) -> None:
+        self._emitter = emitter
+        self._where = scrub(where)
         self._handshake_done = False
-        if self._token:
-            _scrubber.add(self._token)
-        # userinfo in the URL is a secret too
-        parts = urlsplit(self.server)
-        if parts.password:
-            _scrubber.add(parts.password)
-        self._url_password = parts.password
 
     def describe(self) -> str:
-        return f"DataHub REST {_strip_userinfo(self.server)}" + (" (token set)" if self._token else "")
+        return self._where
 
     def __repr__(self) -> str:
-        return f"RestSink({self.describe()!r})"
-
-    def _scrub(self, text: str) -> str:
-        for secret in (self._token, self._url_password):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return _scrubber.scrub(text)
-
-    def _make_emitter(self) -> Any:
-        from datahub.emitter.rest_emitter import DataHubRestEmitter
-
-        kwargs = dict(self._emitter_kwargs)
-        kwargs.setdefault("connect_timeout_sec", self.timeout_sec)
-        kwargs.setdefault("read_timeout_sec", self.timeout_sec)
-        kwargs.setdefault("retry_max_times", self.retries)
-        kwargs.setdefault("datahub_component", "dataproducts")
-        if self.openapi is not None:
-            kwargs.setdefault("openapi_ingestion", self.openapi)
-        return DataHubRestEmitter(gms_server=self.server, token=self._token, **kwargs)
+        return f"EmitterSink({self._where!r})"
 
     def emit(self, mcps: list) -> None:
         failure: Optional[str] = None
         try:
-            from datahub.emitter.rest_emitter import EmitMode
+            self._emit(list(mcps))
+        except Exception as e:
+            failure = f"{type(e).__name__}: {e}"
+            if isinstance(e, ValueError) and self._is_file():  # json.JSONDecodeError included
+                failure += "; it is not a readable DataHub metadata file: repair it or move it aside"
+        if failure is not None:
+            # Raised outside the except block: no __context__ carrying the unscrubbed original.
+            raise SinkError(f"{self.describe()}: {scrub(failure)}")
 
-            if self._emitter is None:
-                self._emitter = self._make_emitter()
+    def _is_file(self) -> bool:
+        from datahub.emitter.synchronized_file_emitter import SynchronizedFileEmitter
+
+        return isinstance(self._emitter, SynchronizedFileEmitter)
+
+    def _emit(self, mcps: list) -> None:
+        from datahub.emitter.rest_emitter import DataHubRestEmitter, EmitMode
+
+        if isinstance(self._emitter, DataHubRestEmitter):
             if not self._handshake_done:
                 self._emitter.test_connection()  # GET /config; raises when GMS is unreachable or refuses us
                 self._handshake_done = True
-            self._emitter.emit_mcps(list(mcps), emit_mode=EmitMode.SYNC_PRIMARY)
-        except Exception as e:
-            failure = self._scrub(f"{type(e).__name__}: {e}")
-        if failure is not None:
-            # Raised outside the except block: no __context__ carrying the unscrubbed original.
-            raise SinkError(f"{self.describe()}: {failure}")
+            self._emitter.emit_mcps(mcps, emit_mode=EmitMode.SYNC_PRIMARY)
+            return
+        errors: list[Exception] = []
+
+        def collect(exc: Optional[Exception], _message: str) -> None:
+            if exc is not None:
+                errors.append(exc)
+
+        for mcp in mcps:
+            self._emitter.emit(mcp, collect)
+        self._emitter.flush()
+        if errors:
+            raise errors[0]
 
     def close(self) -> None:
-        if self._emitter is not None:
-            try:
-                self._emitter.close()
-            finally:
-                self._emitter = None
-                self._handshake_done = False
-
-
-# ------------------------------------------------------------------------------ file
-class FileSink:
-    """Appends MCPs to a JSON array file in DataHub's file format (what the file sink writes).
-
-    Every emit rewrites the file atomically (temp file, fsync, rename) under the same
-    ``<file>.lock`` (flock) the DataHub Airflow plugin's SynchronizedFileEmitter uses. The file is a
-    log of proposals: a re-sent batch appears twice, which ingesting it again makes harmless.
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    def describe(self) -> str:
-        return f"DataHub file {self.path}"
-
-    def __repr__(self) -> str:
-        return f"FileSink({str(self.path)!r})"
-
-    def emit(self, mcps: list) -> None:
-        from datahub.emitter.mcp import MetadataChangeProposalWrapper
-
-        # What datahub.ingestion.sink.file writes: wrappers in the simplified form ({"json": aspect}).
-        new = [
-            mcp.to_obj(simplified_structure=True) if isinstance(mcp, MetadataChangeProposalWrapper) else mcp.to_obj()
-            for mcp in mcps
-        ]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # filelock's UnixFileLock (used by SynchronizedFileEmitter) is an fcntl.flock too.
-        lock_fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            existing: list = []
-            if self.path.exists() and self.path.stat().st_size:
-                existing = json.loads(self.path.read_text())  # a corrupt file raises: never clobber it
-                if not isinstance(existing, list):
-                    raise SinkError(f"{self.path} is not a JSON array of metadata records")
-            records = existing + new
-            content = "[\n" + ",\n".join(json.dumps(r, indent=4) for r in records) + "\n]"
-            atomic_write_bytes(self.path, content.encode())
-        finally:
-            os.close(lock_fd)  # releases the flock
-
-    def read(self) -> list:
-        from datahub.ingestion.source.file import read_metadata_file
-
-        return list(read_metadata_file(self.path)) if self.path.exists() else []
-
-    def close(self) -> None:
-        pass
+        close = getattr(self._emitter, "close", None)
+        if close is not None:
+            close()
 
 
 # ------------------------------------------------------------------------------ lite
@@ -327,7 +308,8 @@ class LiteSink:
 
     Writes go through the Lite API (``write(mcp)``), which versions aspects like GMS does and
     skips unchanged values, so re-sends are idempotent. Read back with :func:`open_lite` or
-    the ``datahub lite`` CLI (see the module docstring).
+    the ``datahub lite`` CLI: ``HOME=<dir of the store> DATAHUB_TELEMETRY_ENABLED=false datahub lite ls /``
+    (the sink writes that ``.datahubenv`` next to the store).
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -366,124 +348,136 @@ class LiteSink:
                 self._lite = None
 
 
-# ----------------------------------------------------------------------- choosing
-def _extra(conn: Any) -> dict:
-    extra_dejson = getattr(conn, "extra_dejson", None)
-    if isinstance(extra_dejson, dict):
-        return dict(extra_dejson)
-    extra = getattr(conn, "extra", None)
-    if isinstance(extra, Mapping):
-        return dict(extra)
-    if isinstance(extra, str) and extra.strip():
-        try:
-            value = json.loads(extra)
-        except json.JSONDecodeError:
-            raise ValueError("the connection's extra is not valid JSON") from None
-        return value if isinstance(value, dict) else {}
-    return {}
-
-
-def _emitter_parameters() -> set[str]:
-    from datahub.emitter.rest_emitter import DataHubRestEmitter
-
-    return set(inspect.signature(DataHubRestEmitter.__init__).parameters) - {"self", "gms_server", "token"}
-
-
-def sink_from_connection(conn: Any) -> Sink:
-    """A sink for an Airflow Connection (or any object with conn_type, host, password, extra)."""
-    conn_type = (getattr(conn, "conn_type", None) or "").strip().lower().replace("_", "-")
-    host = getattr(conn, "host", None) or ""
-    extra = _extra(conn)
-    if conn_type == "datahub-rest":
-        port = getattr(conn, "port", None)
-        if not host:
-            raise ValueError("a datahub-rest connection needs the GMS URL as host")
-        if port:
-            host = f"{host.rstrip('/')}:{port}"
-        timeout = extra.pop("timeout_sec", 5.0)
-        retries = extra.pop("retry_max_times", 2)
-        openapi = extra.pop("openapi_ingestion", None)
-        allowed = _emitter_parameters()
-        unknown = sorted(k for k in extra if k not in allowed)
-        if unknown:
-            logger.warning("ignoring unknown datahub-rest connection extra keys: %s", ", ".join(unknown))
-        kwargs = {k: v for k, v in extra.items() if k in allowed}
-        return RestSink(
-            host,
-            token=getattr(conn, "password", None),
-            timeout_sec=timeout,
-            retries=retries,
-            openapi=openapi,
-            emitter_kwargs=kwargs,
-        )
-    if conn_type == "datahub-file":
-        filename = host or extra.get("filename")
-        if not filename:
-            raise ValueError("a datahub-file connection needs the file path as host (or extra 'filename')")
-        return FileSink(Path(filename))
-    if conn_type == "datahub-lite":
-        filename = host or extra.get("file") or extra.get("filename")
-        if not filename:
-            raise ValueError("a datahub-lite connection needs the store path as host (or extra 'file')")
-        return LiteSink(Path(filename))
-    raise ValueError(f"unsupported DataHub connection type {conn_type!r} (use datahub-rest, datahub-file or datahub-lite)")
-
-
 def default_sink(state_dir: Path | str) -> LiteSink:
     return LiteSink(Path(state_dir) / "datahub" / LITE_FILE_NAME)
 
 
-def _not_found_exceptions() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = []
-    for module in ("airflow.sdk.exceptions", "airflow.exceptions"):
-        with contextlib.suppress(ImportError, AttributeError):
-            found.append(__import__(module, fromlist=["AirflowNotFoundException"]).AirflowNotFoundException)
-    return tuple(found)
+# ----------------------------------------------------------------------- choosing
+def _extra(conn: Any) -> dict:
+    """The connection's extra as a dict; raises ValueError when it is not a JSON object (Airflow's
+    own extra_dejson would log and return {}, silently dropping every setting)."""
+    extra = getattr(conn, "extra", None)
+    if isinstance(extra, dict):
+        return dict(extra)
+    if not extra or not str(extra).strip():
+        return {}
+    try:
+        value = json.loads(extra)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"its extra is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError("its extra is not a JSON object")
+    return value
+
+
+def _conn_type(conn: Any) -> str:
+    return (getattr(conn, "conn_type", None) or "").strip().lower().replace("_", "-")
+
+
+def _env_variable(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def _unreadable_env_connection(conn_id: str) -> Optional[str]:
+    """Why $AIRFLOW_CONN_<ID> cannot be parsed, when it is set but Airflow found no connection."""
+    value = os.environ.get(_env_variable(conn_id))
+    if value is None:
+        return None
+    from airflow.sdk import Connection
+
+    try:
+        if value.lstrip().startswith("{"):
+            conn = Connection.from_json(value, conn_id=conn_id)
+        else:
+            conn = Connection.from_uri(value, conn_id=conn_id)
+        _ = conn.port
+    except Exception as e:  # the parser's own words, which never quote the whole value
+        return f"{type(e).__name__}: {scrub(str(e))}"
+    return "Airflow could not read it"
+
+
+_FIX = (
+    "Fix: give it as JSON, e.g. "
+    '{"conn_type": "datahub-rest", "host": "http://datahub-gms:8080", "password": "<token>"}, '
+    "or as a URI (datahub-rest://datahub-gms:8080); until then nothing is sent and the outbox keeps every batch"
+)
 
 
 def resolve_sink(conn_id: str = DEFAULT_CONN_ID, state_dir: Path | str | None = None) -> Sink:
     """The sink named by Airflow connection `conn_id`, or DataHub Lite under `state_dir` without it.
 
-    Call it at run time (in a task), not at DAG parse time: it asks Airflow's secrets backends.
-    `state_dir` is required (keyword or second positional argument).
-
-    Only a connection that is not defined (or Airflow not being installed) falls back to the
-    local store; any other error looking it up (a secrets backend being down) is raised, so
-    the outbox keeps the metadata for DataHub instead of filing it in the wrong place.
+    Call it at run time (in a task or the CLI), never at DAG parse time: it asks Airflow's
+    secrets backends. Only a connection that is not defined at all (or Airflow not being
+    installed) falls back to the local store; a connection that is defined but unusable, or a
+    secrets backend that fails, raises (ConnectionConfigError), so the outbox keeps the metadata
+    for DataHub instead of filing it in the wrong place.
     """
     if state_dir is None:
         raise TypeError("resolve_sink() needs state_dir (where the fallback DataHub Lite store lives)")
     try:
         from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
     except ImportError:
         default = default_sink(state_dir)
         logger.info("Airflow is not installed: DataHub metadata goes to %s", default.describe())
         return default
-    not_found = _not_found_exceptions()
+    where = f"Airflow connection {conn_id!r}"
     try:
         conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        problem = _unreadable_env_connection(conn_id)
+        if problem is not None:
+            raise ConnectionConfigError(f"{where} (${_env_variable(conn_id)}) is malformed: {problem}. {_FIX}") from None
+        default = default_sink(state_dir)
+        logger.info("no %s: DataHub metadata goes to %s", where, default.describe())
+        return default
     except Exception as e:
-        if isinstance(e, not_found) or type(e).__name__ == "AirflowNotFoundException":
-            default = default_sink(state_dir)
-            logger.info("no Airflow connection %r: DataHub metadata goes to %s", conn_id, default.describe())
-            return default
-        raise
-    sink = sink_from_connection(conn)
-    logger.info("Airflow connection %r: DataHub metadata goes to %s", conn_id, sink.describe())
+        raise ConnectionConfigError(f"{where} could not be read: {type(e).__name__}: {scrub(str(e))}") from None
+    try:
+        register_secrets(connection_secrets(conn))
+    except ValueError as e:
+        raise ConnectionConfigError(f"{where} is malformed: {e}. {_FIX}") from None
+    sink = _sink_for(conn_id, conn, where)
+    logger.info("%s: DataHub metadata goes to %s", where, sink.describe())
     return sink
+
+
+def _sink_for(conn_id: str, conn: Any, where: str) -> Sink:
+    conn_type = _conn_type(conn)
+    host = getattr(conn, "host", None) or ""
+    failure: Optional[str] = None
+    try:
+        if conn_type == LITE_CONN_TYPE:
+            filename = host or _extra(conn).get("file") or _extra(conn).get("filename")
+            if not filename:
+                raise ValueError("a datahub-lite connection needs the store's path as host (or extra 'file')")
+            return LiteSink(Path(filename))
+        if conn_type not in ("datahub-rest", "datahub-file", "datahub-kafka"):
+            raise ValueError(f"conn_type {conn_type!r} is not a DataHub connection (datahub-rest, datahub-file or datahub-lite)")
+        from datahub_airflow_plugin.hooks.datahub import DatahubGenericHook
+
+        emitter = DatahubGenericHook(conn_id).make_emitter()
+        port = f":{conn.port}" if getattr(conn, "port", None) else ""
+        kind = {"datahub-rest": "DataHub REST", "datahub-file": "DataHub file", "datahub-kafka": "DataHub Kafka"}[conn_type]
+        return EmitterSink(emitter, f"{kind} {strip_userinfo(host)}{port}" + (" (token set)" if conn.password else ""))
+    except Exception as e:
+        failure = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
+    raise ConnectionConfigError(f"{where} cannot be used: {scrub(failure)}")
 
 
 __all__ = [
     "DEFAULT_CONN_ID",
-    "FileSink",
+    "ConnectionConfigError",
+    "EmitterSink",
     "LiteSink",
-    "RestSink",
     "Sink",
     "SinkError",
+    "connection_secrets",
     "default_sink",
     "lite_config",
     "open_lite",
+    "register_secrets",
     "resolve_sink",
-    "sink_from_connection",
+    "scrub",
     "write_lite_cli_env",
 ]

@@ -206,7 +206,11 @@ def metadata_report(project: Project) -> str:
     logging.getLogger("dataproducts.metadata").setLevel(logging.WARNING)  # the summary below says it all
     flushed = delivery.flush(project)
     summary = delivery.lite_summary(project)
-    lines = [f"metadata outbox: {flushed.remaining_batches} batches waiting" + (f" ({flushed.error})" if flushed.error else "")]
+    quarantined = f", {len(flushed.quarantine)} quarantined" if flushed.quarantine else ""
+    lines = [
+        f"metadata outbox: {flushed.remaining_batches} batches waiting{quarantined}"
+        + (f" ({flushed.error})" if flushed.error else "")
+    ]
     if summary:
         lines += [
             str(summary),
