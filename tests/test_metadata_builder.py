@@ -15,9 +15,12 @@ from datahub.ingestion.sink.file import write_metadata_file
 from datahub.metadata import schema_classes as models
 from datahub.testing.compare_metadata_json import diff_metadata_json
 
-from dataproducts.metadata import builder, urns
+from dataproducts.metadata import urns
+from dataproducts.metadata.catalog import catalog_mcps, removed_mcps
+from dataproducts.metadata.datasets import product_datasets
 from dataproducts.metadata.run_record import RunRecord
 from dataproducts.metadata.run_record import TestOutcome as Outcome  # not a test class
+from dataproducts.metadata.runs import run_mcps
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 BASE_URL = "http://localhost:8080"
@@ -152,7 +155,7 @@ def _check_golden(mcps: list[MetadataChangeProposalWrapper], name: str, tmp_path
 )
 def test_catalog_golden(mesh, product_id, tmp_path):
     assert product_id in mesh.products
-    _check_golden(builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL), f"catalog_{product_id}", tmp_path)
+    _check_golden(catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL), f"catalog_{product_id}", tmp_path)
 
 
 def test_every_product_has_a_golden(mesh):
@@ -160,15 +163,15 @@ def test_every_product_has_a_golden(mesh):
 
 
 def test_run_success_golden(mesh, tmp_path):
-    _check_golden(builder.run_mcps(mesh, SUCCESS), "run_success", tmp_path)
+    _check_golden(run_mcps(mesh, SUCCESS), "run_success", tmp_path)
 
 
 def test_run_failure_golden(mesh, tmp_path):
-    _check_golden(builder.run_mcps(mesh, FAILURE), "run_failure", tmp_path)
+    _check_golden(run_mcps(mesh, FAILURE), "run_failure", tmp_path)
 
 
 def test_removed_golden(tmp_path):
-    _check_golden(builder.removed_mcps(RUN_PRODUCT, []), "removed", tmp_path)
+    _check_golden(removed_mcps(RUN_PRODUCT, []), "removed", tmp_path)
 
 
 # ---------------------------------------------------------------- focused checks
@@ -179,9 +182,9 @@ def test_output_dataset_urn_matches_dbt_and_warehouse_ingestion(mesh):
     db = manifest.model_for_table("listings").relation.database
     assert db
     expected = f"urn:li:dataset:(urn:li:dataPlatform:duckdb,{db.lower()}.inventory.listings,PROD)"
-    datasets = builder.product_datasets(mesh, "inventory.listings")
+    datasets = product_datasets(mesh, "inventory.listings")
     assert [o.urn for o in datasets.outputs] == [expected]
-    mcps = builder.catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
+    mcps = catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
     assert _one(mcps, expected, models.SubTypesClass).typeNames == ["Table"]
     assert _one(mcps, expected, models.StatusClass).removed is False
 
@@ -194,10 +197,10 @@ def test_dataset_urn_is_lower_case_and_unquoted():
 
 
 def test_market_prices_reads_both_inventory_outputs(mesh):
-    listings = builder.product_datasets(mesh, "inventory.listings").outputs[0].urn
-    catalog = builder.product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
-    market = builder.product_datasets(mesh, "pricing.market_prices").outputs[0].urn
-    mcps = builder.catalog_mcps(mesh, "pricing.market_prices", GIT_REVISION, BASE_URL)
+    listings = product_datasets(mesh, "inventory.listings").outputs[0].urn
+    catalog = product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
+    market = product_datasets(mesh, "pricing.market_prices").outputs[0].urn
+    mcps = catalog_mcps(mesh, "pricing.market_prices", GIT_REVISION, BASE_URL)
     lineage = _one(mcps, market, models.UpstreamLineageClass)
     assert sorted(u.dataset for u in lineage.upstreams) == sorted([listings, catalog])
     # Column lineage from the SQL parser: a direct copy and a derived column, tied to the right tables.
@@ -213,14 +216,14 @@ def test_market_prices_reads_both_inventory_outputs(mesh):
 
 def test_no_column_lineage_is_guessed_for_unrenderable_sql(mesh):
     # listings.sql calls the dbt.datediff macro, which only a dbt compile can render.
-    mcps = builder.catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
-    out = builder.product_datasets(mesh, "inventory.listings").outputs[0].urn
+    mcps = catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
+    out = product_datasets(mesh, "inventory.listings").outputs[0].urn
     assert not _one(mcps, out, models.UpstreamLineageClass).fineGrainedLineages
 
 
 def test_per_output_lineage_follows_the_dbt_graph(mesh):
-    datasets = builder.product_datasets(mesh, "advertising.campaign_performance")
-    mcps = builder.catalog_mcps(mesh, "advertising.campaign_performance", GIT_REVISION, BASE_URL)
+    datasets = product_datasets(mesh, "advertising.campaign_performance")
+    mcps = catalog_mcps(mesh, "advertising.campaign_performance", GIT_REVISION, BASE_URL)
     by_table = {o.relation.name: o.urn for o in datasets.outputs}
     inputs = {i.port_name: i.urn for i in datasets.inputs}
     daily = _one(mcps, by_table["campaign_performance"], models.UpstreamLineageClass)
@@ -232,8 +235,8 @@ def test_per_output_lineage_follows_the_dbt_graph(mesh):
 
 def test_data_product_assets_are_exactly_its_output_datasets(mesh):
     for product_id in mesh.products:
-        outputs = sorted(o.urn for o in builder.product_datasets(mesh, product_id).outputs)
-        mcps = builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
+        outputs = sorted(o.urn for o in product_datasets(mesh, product_id).outputs)
+        mcps = catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
         props = _one(mcps, urns.data_product_urn(product_id), models.DataProductPropertiesClass)
         assert sorted(a.destinationUrn for a in props.assets) == outputs
         assert all(a.outputPort is True for a in props.assets)
@@ -251,8 +254,8 @@ def test_data_product_assets_are_exactly_its_output_datasets(mesh):
 
 def test_schema_follows_the_contract(mesh):
     spec = mesh.products["inventory.vehicle_catalog"]
-    out = builder.product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
-    schema = _one(builder.catalog_mcps(mesh, spec.id, None, BASE_URL), out, models.SchemaMetadataClass)
+    out = product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
+    schema = _one(catalog_mcps(mesh, spec.id, None, BASE_URL), out, models.SchemaMetadataClass)
     assert [f.fieldPath for f in schema.fields] == [c.name for c in spec.output_ports[0].contract.columns]
     fields = {f.fieldPath: f for f in schema.fields}
     assert isinstance(fields["launch_year"].type.type, models.NumberTypeClass)
@@ -263,9 +266,9 @@ def test_schema_follows_the_contract(mesh):
 
 def test_warehouse_types_refine_the_schema_after_a_run(mesh):
     spec = mesh.products["inventory.vehicle_catalog"]
-    out = builder.product_datasets(mesh, spec.id).outputs[0].urn
+    out = product_datasets(mesh, spec.id).outputs[0].urn
     types = {"vehicle_catalog": {"launch_year": "integer", "business_date": "date"}}
-    schema = _one(builder.catalog_mcps(mesh, spec.id, None, BASE_URL, types), out, models.SchemaMetadataClass)
+    schema = _one(catalog_mcps(mesh, spec.id, None, BASE_URL, types), out, models.SchemaMetadataClass)
     fields = {f.fieldPath: f for f in schema.fields}
     assert fields["launch_year"].nativeDataType == "integer"
     assert fields["vehicle_key"].nativeDataType == "string", "without a warehouse type: the contract's type"
@@ -273,9 +276,9 @@ def test_warehouse_types_refine_the_schema_after_a_run(mesh):
 
 def test_glossary_terms_go_on_the_product_and_its_datasets(mesh):
     spec = mesh.products["user_behaviour.listing_engagement"]
-    mcps = builder.catalog_mcps(mesh, spec.id, None, BASE_URL)
+    mcps = catalog_mcps(mesh, spec.id, None, BASE_URL)
     expected = ["urn:li:glossaryTerm:Marketplace.Listing", "urn:li:glossaryTerm:UserBehaviour.Engagement"]
-    for urn in [urns.data_product_urn(spec.id), *(o.urn for o in builder.product_datasets(mesh, spec.id).outputs)]:
+    for urn in [urns.data_product_urn(spec.id), *(o.urn for o in product_datasets(mesh, spec.id).outputs)]:
         assert [t.urn for t in _one(mcps, urn, models.GlossaryTermsClass).terms] == expected
 
 
@@ -298,13 +301,13 @@ def test_flow_and_job_urns_match_the_airflow_plugin(mesh):
     theirs = DataProcessInstance.from_datajob(job, id=f"{dag_id}_build_{SUCCESS.run_id}")
     ours = urns.data_process_instance_urn(dag_id, SUCCESS.run_id, SUCCESS.try_number)
     assert str(theirs.urn) != ours
-    mcps = builder.catalog_mcps(mesh, dag_id, GIT_REVISION, BASE_URL)
+    mcps = catalog_mcps(mesh, dag_id, GIT_REVISION, BASE_URL)
     assert _one(mcps, str(flow.urn), models.DataFlowInfoClass).externalUrl == f"{BASE_URL}/dags/{dag_id}"
     assert _one(mcps, str(job.urn), models.DataJobInfoClass).type == "COMMAND"
 
 
 def test_failed_run_opens_an_incident_and_fails(mesh):
-    mcps = builder.run_mcps(mesh, FAILURE)
+    mcps = run_mcps(mesh, FAILURE)
     dpi = urns.data_process_instance_urn(FAILURE.dag_id, FAILURE.run_id, FAILURE.try_number)
     events = _aspects(mcps, dpi, models.DataProcessInstanceRunEventClass)
     assert [e.status for e in events] == ["STARTED", "COMPLETE"]
@@ -316,7 +319,7 @@ def test_failed_run_opens_an_incident_and_fails(mesh):
         FAILURE.dag_id, "build"
     )
     incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
-    market = builder.product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
+    market = product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
     assert incident.type == "OPERATIONAL" and incident.status.state == "ACTIVE"
     assert incident.description == FAILURE.failure_message
     assert RUN_PRODUCT in incident.title and "2026-11-04" in incident.title
@@ -328,14 +331,14 @@ def test_failed_run_opens_an_incident_and_fails(mesh):
 
 
 def test_successful_run_resolves_the_incident(mesh):
-    mcps = builder.run_mcps(mesh, SUCCESS)
+    mcps = run_mcps(mesh, SUCCESS)
     dpi = urns.data_process_instance_urn(SUCCESS.dag_id, SUCCESS.run_id, SUCCESS.try_number)
     events = _aspects(mcps, dpi, models.DataProcessInstanceRunEventClass)
     assert [e.status for e in events] == ["STARTED", "COMPLETE"] and events[1].result.type == "SUCCESS"
     incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
     assert incident.status.state == "RESOLVED"
-    assert urns.incident_urn(RUN_PRODUCT) in {m.entityUrn for m in builder.run_mcps(mesh, FAILURE)}
-    market = builder.product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
+    assert urns.incident_urn(RUN_PRODUCT) in {m.entityUrn for m in run_mcps(mesh, FAILURE)}
+    market = product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
     operation = _one(mcps, market, models.OperationClass)
     assert operation.numAffectedRows == 57 and operation.lastUpdatedTimestamp == SUCCESS.ended_at_ms
     assert _one(mcps, market, models.DatasetProfileClass).rowCount == 57
@@ -346,7 +349,7 @@ def test_successful_run_resolves_the_incident(mesh):
         assert info.datasetAssertion.fields == [f"urn:li:schemaField:({market},{outcome.column})"]
         assert _one(mcps, assertion, models.AssertionRunEventClass).result.type == "SUCCESS"
     # A caller that knows there was never an incident can leave it out.
-    quiet = builder.run_mcps(mesh, SUCCESS, resolve_incident=False)
+    quiet = run_mcps(mesh, SUCCESS, resolve_incident=False)
     assert urns.incident_urn(RUN_PRODUCT) not in {m.entityUrn for m in quiet}
 
 
@@ -355,10 +358,10 @@ def test_output_is_deterministic(mesh):
         return [m.to_obj() for m in mcps]
 
     for product_id in mesh.products:
-        first = builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
-        assert dump(first) == dump(builder.catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL))
+        first = catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
+        assert dump(first) == dump(catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL))
         assert all(not m.changeType or m.changeType == "UPSERT" for m in first)
-    assert dump(builder.run_mcps(mesh, FAILURE)) == dump(builder.run_mcps(mesh, FAILURE))
+    assert dump(run_mcps(mesh, FAILURE)) == dump(run_mcps(mesh, FAILURE))
 
 
 def test_urns_are_stable_and_distinct():
@@ -372,7 +375,7 @@ def test_urns_are_stable_and_distinct():
 
 
 def test_removed_marks_only_the_product_and_its_pipeline():
-    mcps = builder.removed_mcps(RUN_PRODUCT, ["urn:li:dataset:(urn:li:dataPlatform:duckdb,w.pricing.market_prices,PROD)"])
+    mcps = removed_mcps(RUN_PRODUCT, ["urn:li:dataset:(urn:li:dataPlatform:duckdb,w.pricing.market_prices,PROD)"])
     assert {m.entityUrn for m in mcps} == {
         urns.data_product_urn(RUN_PRODUCT),
         urns.data_flow_urn(RUN_PRODUCT),
