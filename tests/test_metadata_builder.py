@@ -318,9 +318,10 @@ def test_failed_run_opens_an_incident_and_fails(mesh):
     assert _one(mcps, dpi, models.DataProcessInstanceRelationshipsClass).parentTemplate == urns.data_job_urn(
         FAILURE.dag_id, "build"
     )
-    incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
+    incident = _one(mcps, urns.incident_urn(RUN_PRODUCT, FAILURE.run_key), models.IncidentInfoClass)
     market = product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
     assert incident.type == "OPERATIONAL" and incident.status.state == "ACTIVE"
+    assert incident.created.time == incident.startedAt == FAILURE.ended_at_ms
     assert incident.description == FAILURE.failure_message
     assert RUN_PRODUCT in incident.title and "2026-11-04" in incident.title
     assert incident.entities == [urns.data_product_urn(RUN_PRODUCT), market]
@@ -330,14 +331,12 @@ def test_failed_run_opens_an_incident_and_fails(mesh):
     assert not [m for m in mcps if isinstance(m.aspect, models.OperationClass)]  # nothing was published
 
 
-def test_successful_run_resolves_the_incident(mesh):
+def test_a_successful_run_records_no_incident(mesh):
     mcps = run_mcps(mesh, SUCCESS)
     dpi = urns.data_process_instance_urn(SUCCESS.dag_id, SUCCESS.run_id, SUCCESS.try_number)
     events = _aspects(mcps, dpi, models.DataProcessInstanceRunEventClass)
     assert [e.status for e in events] == ["STARTED", "COMPLETE"] and events[1].result.type == "SUCCESS"
-    incident = _one(mcps, urns.incident_urn(RUN_PRODUCT), models.IncidentInfoClass)
-    assert incident.status.state == "RESOLVED"
-    assert urns.incident_urn(RUN_PRODUCT) in {m.entityUrn for m in run_mcps(mesh, FAILURE)}
+    assert not [m for m in mcps if m.entityType == "incident"], "nothing failed: no incident, resolved or not"
     market = product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
     operation = _one(mcps, market, models.OperationClass)
     assert operation.numAffectedRows == 57 and operation.lastUpdatedTimestamp == SUCCESS.ended_at_ms
@@ -348,9 +347,28 @@ def test_successful_run_resolves_the_incident(mesh):
         assert info.type == "DATASET" and info.datasetAssertion.dataset == market
         assert info.datasetAssertion.fields == [f"urn:li:schemaField:({market},{outcome.column})"]
         assert _one(mcps, assertion, models.AssertionRunEventClass).result.type == "SUCCESS"
-    # A caller that knows there was never an incident can leave it out.
-    quiet = run_mcps(mesh, SUCCESS, resolve_incident=False)
-    assert urns.incident_urn(RUN_PRODUCT) not in {m.entityUrn for m in quiet}
+
+
+def test_the_next_success_resolves_the_incident_the_failure_opened(mesh):
+    from dataclasses import replace
+
+    from dataproducts.metadata.runs import incident_of
+
+    opened = incident_of(FAILURE, mesh.products[RUN_PRODUCT])
+    urn = urns.incident_urn(RUN_PRODUCT, FAILURE.run_key)
+    # a second failure while it is open updates the same incident, keeping when it was opened
+    second = replace(FAILURE, run_id="manual__again", failure_message="dbt could not connect", incident=opened)
+    updated = _one(run_mcps(mesh, second), urn, models.IncidentInfoClass)
+    assert updated.status.state == "ACTIVE" and updated.description == "dbt could not connect"
+    assert updated.created.time == FAILURE.ended_at_ms
+    # the next success resolves exactly that incident, keeping the failure's words
+    still_open = incident_of(second, mesh.products[RUN_PRODUCT])
+    resolved = _one(run_mcps(mesh, replace(SUCCESS, incident=still_open)), urn, models.IncidentInfoClass)
+    assert resolved.status.state == "RESOLVED" and resolved.status.stage == "FIXED"
+    assert resolved.title == updated.title and resolved.description == "dbt could not connect"
+    assert SUCCESS.run_id in resolved.status.message and resolved.status.lastUpdated.time == SUCCESS.ended_at_ms
+    # and a later failure opens a new one
+    assert urns.incident_urn(RUN_PRODUCT, "manual__later#1") != urn
 
 
 def test_output_is_deterministic(mesh):
@@ -367,7 +385,7 @@ def test_output_is_deterministic(mesh):
 def test_urns_are_stable_and_distinct():
     assert urns.assertion_urn("a.b", "test.x.y") == urns.assertion_urn("a.b", "test.x.y")
     assert urns.assertion_urn("a.b", "test.x.y") != urns.assertion_urn("a.c", "test.x.y")
-    assert urns.incident_urn("a.b") != urns.incident_urn("a.c")
+    assert urns.incident_urn("a.b", "r#1") != urns.incident_urn("a.c", "r#1") != urns.incident_urn("a.b", "r#2")
     assert urns.data_process_instance_urn("d", "r", 1) != urns.data_process_instance_urn("d", "r", 2)
     assert urns.owner_urn("pricing") == "urn:li:corpGroup:pricing"
     assert urns.domain_urn("pricing") == "urn:li:domain:pricing"

@@ -1,7 +1,9 @@
 """One product's DAG run for real (Airflow's dag.test(), dbt on DuckDB) and what reaches DataHub.
 
-- a dbt failure fails the run, and the run's metadata still arrives: a FAILURE run event and an
-  ACTIVE incident on the product; the next successful run resolves it;
+- a successful run records no incident; a dbt failure fails the run, and the run's metadata still
+  arrives: a FAILURE run event and an ACTIVE incident on the product; the next success resolves it;
+- a run whose metadata cannot be built (here: a manifest without an adapter type) leaves its raw
+  record in the outbox, and the next flush builds and sends it;
 - DataHub being down (a connection to a closed port) does not fail the data: the run succeeds,
   its metadata waits in the outbox, and `dataproducts metadata flush` delivers it once DataHub
   is back. DataHub's GMS needs Docker, absent here, so tests/fake_gms.py speaks its REST API.
@@ -14,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from fake_gms import FakeGMS
@@ -37,15 +40,10 @@ RUN_ONE_DAG = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def runner(tmp_path, compiled_repo):
-    """A project copy (so its dbt can be broken), a migrated Airflow home and a warehouse with landing data."""
-    root = tmp_path / "project"
-    for part in ("dags", "product_specs", "dbt"):
-        shutil.copytree(compiled_repo / part, root / part, ignore=shutil.ignore_patterns("logs", "run_results.json"))
-    state = tmp_path / "state"
-    env = {
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+def _environment(home: Path, root: Path, state: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATAHUB__ENABLED": "False",
@@ -54,9 +52,34 @@ def runner(tmp_path, compiled_repo):
         "DATAPRODUCTS_STATE_DIR": str(state),
         "DATAPRODUCTS_DUCKDB_PATH": str(state / "warehouse.duckdb"),
     }
-    run = _runner(env)
+
+
+def _copy_project(compiled_repo: Path, root: Path) -> None:
+    for part in ("dags", "product_specs", "dbt"):
+        shutil.copytree(compiled_repo / part, root / part, ignore=shutil.ignore_patterns("logs", "run_results.json"))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, compiled_repo):
+    """Done once per module: a migrated Airflow database and a warehouse with the landing data."""
+    base = tmp_path_factory.mktemp("product-run")
+    _copy_project(compiled_repo, base / "project")
+    run = _runner(_environment(base / "airflow", base / "project", base / "state"))
     run([sys.executable, "-m", "airflow", "db", "migrate"])
     run([sys.executable, "-m", "dataproducts.cli", "seed-landing"])
+    return base
+
+
+@pytest.fixture
+def runner(tmp_path, compiled_repo, prepared):
+    """A project copy (so its dbt can be broken), its own migrated Airflow database and warehouse."""
+    root, state, home = tmp_path / "project", tmp_path / "state", tmp_path / "airflow"
+    _copy_project(compiled_repo, root)
+    home.mkdir()
+    shutil.copy2(prepared / "airflow" / "airflow.db", home / "airflow.db")
+    state.mkdir()
+    shutil.copy2(prepared / "state" / "warehouse.duckdb", state / "warehouse.duckdb")
+    run = _runner(_environment(home, root, state))
 
     def run_dag(extra_env=None) -> str:
         out = run([sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE], extra_env)
@@ -100,20 +123,49 @@ def change_listings_model(root, old: str, new: str):
     return lambda: model.write_text(original)
 
 
-def test_failed_run_raises_an_incident_that_the_next_success_resolves(runner):
+def incidents(state) -> dict[str, dict]:
+    return {u: lite_aspects(state, u)["incidentInfo"] for u in _lite_ids(state) if u.startswith("urn:li:incident:")}
+
+
+def test_an_incident_only_after_a_failure_and_the_next_success_resolves_it(runner):
+    assert runner() == "success"
+    assert incidents(runner.state) == {}, "nothing failed: no incident at all, not even a resolved one"
+
     repair = change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
     assert runner() == "failed"
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
-    incident = lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]
+    ((urn, incident),) = incidents(runner.state).items()
     assert incident["status"]["state"] == "ACTIVE"
     assert "not_null_listings_listing_id" in incident["description"]
     assert urns.data_product_urn(PRODUCT) in incident["entities"]
 
     repair()
     assert runner() == "success"
-    assert lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["status"]["state"] == "RESOLVED"
+    assert list(incidents(runner.state)) == [urn], "the success resolves that incident and opens none"
+    resolved = incidents(runner.state)[urn]
+    assert resolved["status"]["state"] == "RESOLVED" and resolved["description"] == incident["description"]
     product = lite_aspects(runner.state, urns.data_product_urn(PRODUCT))
     assert product["dataProductProperties"]["customProperties"]["spec_version"]
+
+
+def test_a_run_whose_metadata_cannot_be_built_keeps_its_record_until_a_flush_builds_it(runner):
+    manifest = runner.root / "dbt" / "inventory" / "target" / "manifest.json"
+    intact = manifest.read_text()
+    document = json.loads(intact)
+    document["metadata"]["adapter_type"] = ""  # the dataset URNs cannot be made: the builder raises
+    manifest.write_text(json.dumps(document))
+
+    assert runner() == "success"
+    status = runner.cli("metadata", "status")
+    assert "0 batches (0 MCPs) waiting, 1 run records waiting to be built" in status, status
+    assert not (runner.state / "datahub" / "lite.db").exists()
+
+    manifest.write_text(intact)  # whatever broke the builder is fixed (a manifest recompiled, a new release)
+    assert "sent 1 batches" in runner.cli("metadata", "flush")
+    assert "0 batches (0 MCPs) waiting\n" in runner.cli("metadata", "status")
+    runs = [u for u in _lite_ids(runner.state) if u.startswith("urn:li:dataProcessInstance:")]
+    assert len(runs) == 1, "the run's own metadata arrived, built from its record"
+    assert lite_aspects(runner.state, runs[0])["dataProcessInstanceProperties"]["customProperties"]["business_date"] == DATE
 
 
 def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
@@ -128,9 +180,8 @@ def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
     )
     events = lite_aspects(runner.state, assertion)
     assert events["assertionInfo"]["datasetAssertion"]["dataset"] == dataset
-    assert (
-        "lacks contract column(s) city" in lite_aspects(runner.state, urns.incident_urn(PRODUCT))["incidentInfo"]["description"]
-    )
+    ((_, incident),) = incidents(runner.state).items()
+    assert "lacks contract column(s) city" in incident["description"]
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
 
 
@@ -146,7 +197,9 @@ def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):
     gms = FakeGMS().start()
     port = gms.port
     gms.stop()  # DataHub is down: connections are refused
-    connection = json.dumps({"conn_type": "datahub-rest", "host": f"http://127.0.0.1:{port}"})
+    # one retry: with the SDK's default four, each flush while GMS is down takes about 30 s
+    extra = {"retry_max_times": 1}
+    connection = json.dumps({"conn_type": "datahub-rest", "host": f"http://127.0.0.1:{port}", "extra": extra})
     down = {"AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": connection}
 
     assert runner(down) == "success"
@@ -159,7 +212,7 @@ def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):
         assert "0 batches" in runner.cli("metadata", "status")
         received = {(p.urn, p.aspect_name) for p in gms.received()}
         assert (urns.data_product_urn(PRODUCT), "dataProductProperties") in received
-        assert (urns.incident_urn(PRODUCT), "incidentInfo") in received
         assert any(name == "dataProcessInstanceRunEvent" for _, name in received)
+        assert not [urn for urn, _ in received if urn.startswith("urn:li:incident:")]
     finally:
         gms.stop()

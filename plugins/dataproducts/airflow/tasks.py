@@ -162,8 +162,6 @@ def run_emit_metadata(product_id: str, project_root: str) -> None:
 def _emit_metadata(product_id: str, project: Project, context) -> None:
     from dataproducts.core.mesh import load_mesh
     from dataproducts.metadata import delivery
-    from dataproducts.metadata.catalog import catalog_mcps
-    from dataproducts.metadata.runs import run_mcps
 
     ti = context["ti"]
     built = ti.xcom_pull(task_ids="build")
@@ -174,12 +172,7 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
     published = ti.xcom_pull(task_ids="publish") is not None
     mesh = load_mesh(project)
     record = run_record(product_id, mesh, context, built or outcome, succeeded=bool(built) and published)
-    mcps = run_mcps(mesh, record)
-    if product_id in mesh.products:
-        git_revision = delivery.git_revision(project.root)
-        catalog = catalog_mcps(mesh, product_id, git_revision, record.airflow_base_url, record.column_types)
-        mcps = catalog + mcps
-    delivery.deliver(project, f"run-{product_id}-{context['dag_run'].run_id}-{ti.try_number}", mcps)
+    delivery.deliver_run(project, mesh, record, delivery.git_revision(project.root))
 
 
 def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded: bool):

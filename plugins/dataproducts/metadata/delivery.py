@@ -1,12 +1,15 @@
 """Getting metadata to DataHub without ever failing or losing it: write to the outbox, then flush.
 
-Callers (the per-product `emit_metadata` task, the catalogue DAG, the CLI) hand over MCPs; this
-module writes them durably first and only then tries to send everything pending, oldest first.
-Nothing here raises into the data work: a failed send leaves the batches for the next flush.
+Callers (the per-product `emit_metadata` task, the catalogue DAG, the CLI) hand over MCPs, or a
+run's record; this module writes them durably first and only then tries to send everything
+pending, oldest first. Nothing here raises into the data work: a failed send leaves the batches
+for the next flush, and a run whose metadata cannot be built at all leaves its raw record in the
+outbox, which every later flush tries to build again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,8 +17,11 @@ from pathlib import Path
 from typing import Optional
 
 from dataproducts.core import settings
+from dataproducts.core.mesh import Mesh
 from dataproducts.core.project import Project
+from dataproducts.metadata.incident_ledger import incident_ledger
 from dataproducts.metadata.outbox import FlushReport, Outbox
+from dataproducts.metadata.run_record import RunRecord
 from dataproducts.metadata.sinks import Sink, resolve_sink
 
 log = logging.getLogger("dataproducts.metadata")
@@ -35,8 +41,9 @@ def enqueue(project: Project, batch_id: str, mcps: Iterable) -> Path:
 
 
 def flush(project: Project, sink: Optional[Sink] = None) -> FlushReport:
-    """Send what is pending; report, never raise for the sink's sake."""
+    """Build what waits unbuilt, then send what is pending; report, never raise for the sink's sake."""
     outbox = outbox_for(project)
+    _build_unbuilt(project, outbox)
     try:
         sink = sink or resolve_sink(conn_id(), project.state_dir)
     except Exception as exc:  # a malformed connection, a secrets backend that is down: keep everything
@@ -55,6 +62,60 @@ def flush(project: Project, sink: Optional[Sink] = None) -> FlushReport:
 def deliver(project: Project, batch_id: str, mcps: Iterable) -> FlushReport:
     enqueue(project, batch_id, mcps)
     return flush(project)
+
+
+def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: Optional[str]) -> FlushReport:
+    """A run's metadata (its product's catalogue and the run itself) to the outbox, then flush.
+
+    The incident ledger decides what the run does to the product's incident (a failure opens or
+    updates one; a success resolves the open one, or records none). Should building the metadata
+    fail, the raw record is kept in the outbox instead, to be built by a later flush.
+    """
+    from dataproducts.metadata.runs import incident_of, run_batch_mcps
+
+    batch_id = f"run-{record.product_id}-{record.run_id}-{record.try_number}"
+    outbox = outbox_for(project)
+    with incident_ledger(project) as ledger:
+        record = ledger.attach(record)
+        try:
+            mcps = run_batch_mcps(mesh, record, git_revision)
+        except Exception:
+            log.exception(
+                "could not build the DataHub metadata of %s run %s; its record waits in the outbox to be built by a later flush",
+                record.product_id,
+                record.run_id,
+            )
+            outbox.defer(batch_id, {"record": record.to_dict(), "git_revision": git_revision})
+        else:
+            outbox.write(batch_id, mcps)
+        ledger.commit(record, incident_of(record, mesh.products.get(record.product_id)))
+    return flush(project)
+
+
+def _build_unbuilt(project: Project, outbox: Outbox) -> None:
+    """Turn run records whose metadata could not be built earlier into batches (oldest first)."""
+    pending = outbox.unbuilt()
+    if not pending:
+        return
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.metadata.runs import run_batch_mcps
+
+    mesh = load_mesh(project)
+    for path in pending:
+        try:
+            document = json.loads(path.read_text())
+            mcps = run_batch_mcps(mesh, RunRecord.from_dict(document["record"]), document.get("git_revision"))
+        except Exception as exc:
+            log.warning(
+                "outbox: %s still cannot be built into metadata (%s: %s); kept for the next flush",
+                path.name,
+                type(exc).__name__,
+                exc,
+            )
+            continue
+        outbox.write(document["batch_id"], mcps)
+        path.unlink()
+        log.info("outbox: built %s into a batch of %d MCPs", path.name, len(mcps))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ Layout of the outbox directory::
                                  (why, when); never deleted automatically. They count in the backlog
                                  (:meth:`Outbox.status`, every flush's log line) until an operator
                                  retries or drops them (``dataproducts metadata quarantine ...``)
+    <dir>/unbuilt/               raw documents (a run's record) whose metadata could not be built when
+                                 they were written (a builder bug, a manifest that was unreadable then);
+                                 every flush tries to build them into batches again (:meth:`Outbox.defer`)
 
 Batch file format: a JSON array of ``MetadataChangeProposalWrapper.to_obj()`` objects, i.e.
 DataHub's file format with the aspect as a nested JSON string (what the file sink writes
@@ -64,6 +67,7 @@ BATCH_NAME = re.compile(r"^(?P<ns>\d{20})-(?P<rand>[0-9a-f]{8})-n(?P<count>\d{5,
 LOCK_NAME = ".flush.lock"
 SENT_DIR = "sent"
 QUARANTINE_DIR = "quarantine"
+UNBUILT_DIR = "unbuilt"
 REASON_SUFFIX = ".reason"  # not .json: a reason file must never look like a batch
 STALE_TMP_SEC = 3600  # a leftover temp file older than this is a crash's, not a write in progress
 _MAX_LABEL = 100
@@ -128,9 +132,12 @@ class Backlog:
     batches: int
     mcps: int
     quarantined: tuple[QuarantinedBatch, ...] = ()
+    unbuilt: int = 0  # raw documents waiting to be built into batches
 
     def __str__(self) -> str:
         text = f"{self.batches} batches ({self.mcps} MCPs) waiting"
+        if self.unbuilt:
+            text += f", {self.unbuilt} run records waiting to be built"
         if self.quarantined:
             text += f", {len(self.quarantined)} quarantined (see `dataproducts metadata quarantine list`)"
         return text
@@ -235,7 +242,20 @@ class Outbox:
 
     def status(self) -> Backlog:
         batches, mcps = self.backlog()
-        return Backlog(batches, mcps, tuple(self.quarantined()))
+        return Backlog(batches, mcps, tuple(self.quarantined()), len(self.unbuilt()))
+
+    # ----------------------------------------------------------------- unbuilt
+    def defer(self, batch_id: str, document: dict) -> Path:
+        """Durably keep a raw JSON document whose batch cannot be built now; see :meth:`unbuilt`."""
+        directory = self.directory / UNBUILT_DIR
+        path = directory / f"{_monotonic_ns():020d}-{secrets.token_hex(4)}-n00000-{safe_label(batch_id)}.json"
+        atomic_write_bytes(path, json.dumps({"batch_id": batch_id, **document}, indent=1, default=str).encode())
+        return path
+
+    def unbuilt(self) -> list[Path]:
+        """Deferred documents, oldest first; the caller builds each into a batch (write), then removes it."""
+        directory = self.directory / UNBUILT_DIR
+        return sorted(p for p in directory.iterdir() if BATCH_NAME.match(p.name)) if directory.is_dir() else []
 
     def read(self, batch: Batch | Path) -> list:
         """The MCPs of a batch; raises CorruptBatch when the file cannot be parsed."""

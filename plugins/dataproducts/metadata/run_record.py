@@ -19,6 +19,17 @@ class TestOutcome:
 
 
 @dataclass(frozen=True)
+class OpenIncident:
+    """A product's run-failure incident while it is open: opened by a failed run, updated by later
+    failures, resolved by the next success (then the next failure opens a new one)."""
+
+    opened_by: str  # "<run_id>#<try>" of the failed run that opened it
+    opened_at_ms: int
+    title: str  # the latest failure's, kept when the incident is resolved
+    description: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
     product_id: str
     dag_id: str
@@ -34,6 +45,13 @@ class RunRecord:
     column_types: dict[str, dict[str, str]] = field(default_factory=dict)  # output table -> column -> warehouse type
     tests: list[TestOutcome] = field(default_factory=list)
     airflow_base_url: str = "http://localhost:8080"
+    # A failed run: the incident it opens or updates; a successful run: the one it resolves;
+    # None: a success with nothing to resolve (or a failure that opens a new incident of its own).
+    incident: Optional[OpenIncident] = None
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.run_id}#{self.try_number}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,4 +59,5 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict) -> RunRecord:
         tests = [TestOutcome(**t) for t in data.get("tests", [])]
-        return cls(**{**data, "tests": tests})
+        incident = OpenIncident(**data["incident"]) if data.get("incident") else None
+        return cls(**{**data, "tests": tests, "incident": incident})

@@ -5,6 +5,7 @@ the run-failure incident."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Optional
 
 from datahub.api.entities.datajob import DataJob
@@ -19,8 +20,9 @@ from dataproducts.core.mesh import Mesh
 from dataproducts.core.spec import DataProductSpec
 from dataproducts.metadata import urns
 from dataproducts.metadata.aspects import ordered, stamp
+from dataproducts.metadata.catalog import catalog_mcps
 from dataproducts.metadata.datasets import OutputDataset, ProductDatasets, product_datasets
-from dataproducts.metadata.run_record import RunRecord, TestOutcome
+from dataproducts.metadata.run_record import OpenIncident, RunRecord, TestOutcome
 
 # dbt generic test -> (scope, operator, aggregation), as DataHub's dbt source maps them (dbt_tests.py).
 _TEST_ASSERTIONS = {
@@ -53,11 +55,18 @@ def _run_type(run_id: str) -> str:
     )
 
 
-def run_mcps(mesh: Mesh, run: RunRecord, resolve_incident: bool = True) -> list[MCPW]:
-    """A product run as DataHub sees it: process instance, test assertions, operations, incident.
+def run_batch_mcps(mesh: Mesh, run: RunRecord, git_revision: Optional[str]) -> list[MCPW]:
+    """Everything a run sends: its product's catalogue metadata (schemas refined with the warehouse's
+    column types), then the run's own."""
+    mcps = run_mcps(mesh, run)
+    if run.product_id in mesh.products:
+        mcps = catalog_mcps(mesh, run.product_id, git_revision, run.airflow_base_url, run.column_types) + mcps
+    return mcps
 
-    resolve_incident=False lets a caller that knows no incident was ever opened skip the RESOLVED
-    IncidentInfo a success otherwise emits (the builder itself keeps no state).
+
+def run_mcps(mesh: Mesh, run: RunRecord) -> list[MCPW]:
+    """A product run as DataHub sees it: process instance, test assertions, operations, and the
+    incident: a failure opens (or updates) one, a success resolves run.incident when there is one.
     """
     spec = mesh.products.get(run.product_id)
     try:
@@ -109,8 +118,9 @@ def run_mcps(mesh: Mesh, run: RunRecord, resolve_incident: bool = True) -> list[
         for output in sorted(datasets.outputs, key=lambda o: o.urn):
             mcps += _published_mcps(run, output)
 
-    if not run.succeeded or resolve_incident:
-        mcps.append(_incident_mcp(run, spec, output_urns))
+    incident = incident_of(run, spec)
+    if incident is not None:
+        mcps.append(_incident_mcp(run, incident, output_urns))
     return ordered(mcps)
 
 
@@ -252,38 +262,39 @@ def _published_mcps(run: RunRecord, output: OutputDataset) -> list[MCPW]:
     return mcps
 
 
-def _incident_mcp(run: RunRecord, spec: Optional[DataProductSpec], output_urns: list[str]) -> MCPW:
-    name = spec.name if spec else run.product_id
-    date = run.business_date or "an unknown business date"
-    entities = [urns.data_product_urn(run.product_id), *output_urns]
-    run_ref = f"Airflow run {run.run_id} (try {run.try_number})"
+def incident_of(run: RunRecord, spec: Optional[DataProductSpec]) -> Optional[OpenIncident]:
+    """The incident this run opens or updates (a failure), resolves (a success with one open), or None."""
     if run.succeeded:
-        title = f"{name} ({run.product_id}) failed; resolved by the run for {date}"
-        description = f"{run_ref} succeeded for business date {date}."
-        status = models.IncidentStatusClass(
-            state=models.IncidentStateClass.RESOLVED,
-            stage=models.IncidentStageClass.FIXED,
-            message=description,
-            lastUpdated=stamp(run.ended_at_ms),
-        )
+        return run.incident
+    name = spec.name if spec else run.product_id
+    opened = run.incident or OpenIncident(run.run_key, run.ended_at_ms, "", "")
+    return replace(
+        opened,
+        title=f"{name} ({run.product_id}) failed for {run.business_date or 'an unknown business date'}",
+        description=run.failure_message or f"{_run_ref(run)} failed.",
+    )
+
+
+def _run_ref(run: RunRecord) -> str:
+    return f"Airflow run {run.run_id} (try {run.try_number})"
+
+
+def _incident_mcp(run: RunRecord, incident: OpenIncident, output_urns: list[str]) -> MCPW:
+    if run.succeeded:
+        state, stage = models.IncidentStateClass.RESOLVED, models.IncidentStageClass.FIXED
+        message = f"Resolved by {_run_ref(run)}, which succeeded for business date {run.business_date}."
     else:
-        title = f"{name} ({run.product_id}) failed for {date}"
-        description = run.failure_message or f"{run_ref} failed."
-        status = models.IncidentStatusClass(
-            state=models.IncidentStateClass.ACTIVE,
-            stage=models.IncidentStageClass.TRIAGE,
-            message=f"{run_ref} failed.",
-            lastUpdated=stamp(run.ended_at_ms),
-        )
+        state, stage = models.IncidentStateClass.ACTIVE, models.IncidentStageClass.TRIAGE
+        message = f"{_run_ref(run)} failed."
     return MCPW(
-        entityUrn=urns.incident_urn(run.product_id),
+        entityUrn=urns.incident_urn(run.product_id, incident.opened_by),
         aspect=models.IncidentInfoClass(
             type=models.IncidentTypeClass.OPERATIONAL,
-            entities=entities,
-            status=status,
-            created=stamp(run.ended_at_ms),
-            title=title,
-            description=description,
-            startedAt=run.started_at_ms,
+            entities=[urns.data_product_urn(run.product_id), *output_urns],
+            status=models.IncidentStatusClass(state=state, stage=stage, message=message, lastUpdated=stamp(run.ended_at_ms)),
+            created=stamp(incident.opened_at_ms),
+            title=incident.title,
+            description=incident.description,
+            startedAt=incident.opened_at_ms,
         ),
     )

@@ -91,9 +91,14 @@ def assertion_urn(product_id: str, test_unique_id: str) -> str:
     )
 
 
-def incident_urn(product_id: str) -> str:
-    """One run-failure incident per product: a failure (re)opens it, a later success resolves it."""
-    return str(IncidentUrn(mce_builder.datahub_guid({"data_product": product_id, "incident": "product_run_failed"})))
+def incident_urn(product_id: str, opened_by: str) -> str:
+    """One run-failure incident per failure episode of a product, keyed by the run that opened it:
+    later failures update it, the next success resolves it, and a failure after that opens a new one."""
+    return str(
+        IncidentUrn(
+            mce_builder.datahub_guid({"data_product": product_id, "incident": "product_run_failed", "opened_by": opened_by})
+        )
+    )
 
 
 def data_process_instance_id(dag_id: str, run_id: str, try_number: int) -> str:
