@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dataproducts.cli import main
 
 
@@ -116,3 +118,83 @@ def test_metadata_status_shows_quarantined_batches_and_quarantine_inspects_retri
     code, _, err = run(capsys, *root, "metadata", "quarantine", "show", torn.name)
     assert code == 1 and "no quarantined batch" in err
     assert run(capsys, *root, "metadata", "quarantine", "drop")[0] == 2
+
+
+class _Airflow:
+    """A local HTTP server standing in for an Airflow that answers badly: 401, or HTML instead of JSON."""
+
+    def __init__(self, status: int, body: bytes, content_type: str):
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                outer.requests.append(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+        self.requests: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("case", ["down", "no credentials", "401", "not JSON", "401 on the token"])
+def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, capsys, monkeypatch, case):
+    for variable in ("AIRFLOW_API_TOKEN", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD"):
+        monkeypatch.delenv(variable, raising=False)
+    server = None
+    if case in ("401", "401 on the token"):
+        server = _Airflow(401, b'{"detail": "Not authenticated"}', "application/json")
+    elif case == "not JSON":
+        server = _Airflow(200, b"<!DOCTYPE html><html>Airflow UI</html>", "text/html")
+    url = server.url if server else _closed_port_url()
+    credentials = {
+        "down": ["--token", "t0ken-abc"],
+        "no credentials": [],
+        "401": ["--token", "expired-t0ken"],
+        "not JSON": ["--token", "t0ken-abc"],
+        "401 on the token": ["--user", "admin", "--password", "wrong-pa55"],
+    }[case]
+    try:
+        code, out, err = run(
+            capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "2026-11-03",
+            "--airflow-url", url, *credentials,
+        )  # fmt: skip
+    finally:
+        if server:
+            server.close()
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rerun: "), err
+    expected = {
+        "down": f"cannot reach Airflow at {url}",
+        "no credentials": "no Airflow credentials: pass --token",
+        "401": f"Airflow at {url} refused POST /api/v2/dags/pricing.market_prices/dagRuns (401 Unauthorized)",
+        "not JSON": "that is not JSON: is that URL Airflow's API server?",
+        "401 on the token": f"Airflow at {url} refused POST /auth/token (401 Unauthorized)",
+    }[case]
+    assert expected in lines[0]
+    assert "Traceback" not in out + err and "t0ken" not in err and "pa55" not in err

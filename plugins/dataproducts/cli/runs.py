@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.error
 
 from dataproducts.cli.mesh import mesh_knowing
 from dataproducts.core.project import Project
@@ -31,7 +32,7 @@ def register(sub) -> None:
 def cmd_rerun(project: Project, args) -> int:
     from dataproducts.core.business_date import BusinessDateError, parse_business_date
     from dataproducts.ops import rerun
-    from dataproducts.ops.airflow_api import AirflowApi, report
+    from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line, report
 
     mesh = mesh_knowing(project, args.product_id, valid=True)
     if mesh is None:
@@ -49,6 +50,12 @@ def cmd_rerun(project: Project, args) -> int:
         records = rerun.rerun(api, mesh, args.product_id, date, args.timeout)
     except rerun.RerunFailed as exc:
         print(f"RERUN STOPPED: {exc}", file=sys.stderr)
+        return 1
+    except AirflowApiError as exc:
+        print(f"rerun: {exc}", file=sys.stderr)
+        return 1
+    except urllib.error.HTTPError as exc:
+        print(f"rerun: {http_error_line(exc)}", file=sys.stderr)
         return 1
     print(report(records))
     return 0

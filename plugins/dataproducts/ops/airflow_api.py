@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -13,6 +14,12 @@ from datetime import UTC
 from typing import Optional
 
 ACTIVE_STATES = {"queued", "running"}
+TIMEOUT_SECONDS = 30
+
+
+def http_error_line(exc: urllib.error.HTTPError) -> str:
+    """An HTTP error the client passed on, as one line."""
+    return f"Airflow answered {exc.code} {exc.reason} to {exc.url}"
 
 
 @dataclass
@@ -30,6 +37,10 @@ class ProductRun:
     triggering_runs: list[str] = field(default_factory=list)  # and their run ids
 
 
+class AirflowApiError(RuntimeError):
+    """Airflow's REST API cannot be used as asked: its message is one line that says why and what to do."""
+
+
 class AirflowApi:
     def __init__(self, url: str, token: Optional[str] = None, username: Optional[str] = None, password: Optional[str] = None):
         self.url = url.rstrip("/")
@@ -39,9 +50,15 @@ class AirflowApi:
     def token(self) -> str:
         if self._token is None:
             if self._credentials is None:
-                raise RuntimeError("no Airflow token or username/password given")
+                raise AirflowApiError(
+                    "no Airflow credentials: pass --token (or $AIRFLOW_API_TOKEN), or --user and --password "
+                    "($AIRFLOW_USERNAME, $AIRFLOW_PASSWORD)"
+                )
             body = {"username": self._credentials[0], "password": self._credentials[1]}
-            self._token = self._request("POST", "/auth/token", body, auth=False)["access_token"]
+            token = self._request("POST", "/auth/token", body, auth=False).get("access_token")
+            if not token:
+                raise AirflowApiError(f"Airflow at {self.url} gave no access token for user {self._credentials[0]!r}")
+            self._token = token
         return self._token
 
     def _request(self, method: str, path: str, body: Optional[dict] = None, auth: bool = True) -> dict:
@@ -63,9 +80,28 @@ class AirflowApi:
             headers["Authorization"] = f"Bearer {self.token()}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else {}
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                payload, content_type = response.read(), response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise AirflowApiError(
+                    f"Airflow at {self.url} refused {method} {path.split('?')[0]} ({exc.code} {exc.reason}): "
+                    "check the token, or the user and password, and that the user may trigger DAGs"
+                ) from None
+            raise  # the callers decide about 404, 409 and server errors
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused, unknown host, timed out, not HTTP
+            reason = getattr(exc, "reason", exc)
+            raise AirflowApiError(
+                f"cannot reach Airflow at {self.url} ({reason}): is it running there? (--airflow-url or $AIRFLOW_API_URL)"
+            ) from None
+        try:
+            return json.loads(payload) if payload else {}
+        except ValueError:
+            raise AirflowApiError(
+                f"Airflow at {self.url} answered {method} {path.split('?')[0]} with {content_type or 'something'} that is not "
+                "JSON: is that URL Airflow's API server? (--airflow-url or $AIRFLOW_API_URL)"
+            ) from None
 
     def get(self, path: str, **query) -> dict:
         suffix = ("?" + urllib.parse.urlencode(query, doseq=True)) if query else ""
