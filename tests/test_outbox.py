@@ -536,3 +536,96 @@ def test_a_clock_stepping_back_does_not_reorder_batches(tmp_path):
     first.rename(future)
     second = outbox.write("after", mcps_for("b"))
     assert [b.path for b in outbox.pending()] == [future, second]
+
+
+# ------------------------------------------------------------------------------- faults
+WRITER = """
+import sys
+from datahub.emitter.mce_builder import make_dataset_urn
+from datahub.emitter.mcp import MetadataChangeProposalWrapper
+from datahub.metadata.schema_classes import DatasetPropertiesClass
+from dataproducts.metadata.outbox import Outbox
+
+outbox = Outbox(sys.argv[1])
+for i in range(10**6):
+    batch = [
+        MetadataChangeProposalWrapper(
+            entityUrn=make_dataset_urn("duckdb", f"warehouse.kill.t{i}_{t}"),
+            aspect=DatasetPropertiesClass(name=f"t{i}_{t}", description="x" * 2000),
+        )
+        for t in range(BATCH)
+    ]
+    path = outbox.write(f"kill-{i}", batch)
+    print(path.name, flush=True)
+""".replace("BATCH", "60")
+
+FLUSHER = """
+import sys
+from dataproducts.metadata.outbox import Outbox
+from dataproducts.metadata.sinks import LiteSink
+print("flushing", flush=True)
+Outbox(sys.argv[1]).flush(LiteSink(sys.argv[2]))
+"""
+
+
+def test_sigkill_while_writing_or_flushing_loses_nothing_and_nothing_is_read_half(tmp_path):
+    import random
+    import signal
+
+    directory = tmp_path / "outbox"
+    outbox = Outbox(directory)
+    written: list[str] = []  # batches whose write() returned before the kill
+    half_read: list[str] = []
+    stop = threading.Event()
+
+    def read_while_writing():  # a flusher's view of the outbox while a writer dies
+        while not stop.is_set():
+            for batch in outbox.pending():
+                try:
+                    outbox.read(batch)
+                except FileNotFoundError:
+                    pass
+                except CorruptBatch as exc:
+                    half_read.append(f"{batch.name}: {exc}")
+
+    reader = threading.Thread(target=read_while_writing, daemon=True)
+    reader.start()
+    rng = random.Random(6)
+    for _ in range(5):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(directory)], stdout=subprocess.PIPE, text=True)
+        for _ in range(rng.randint(1, 4)):
+            written.append(child.stdout.readline().strip())
+        time.sleep(rng.uniform(0, 0.05))  # somewhere inside the next write
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate(timeout=30)
+        written += rest.split()
+    stop.set()
+    reader.join(10)
+
+    assert half_read == [], "a reader saw a half-written batch"
+    pending = {b.name: b for b in outbox.pending()}
+    assert set(written) <= set(pending), "a batch whose write returned was lost"
+    for batch in pending.values():  # every batch in the queue is whole (a kill leaves only temp files)
+        assert len(outbox.read(batch)) == batch.mcp_count == 60
+
+    # killed while flushing: every batch is either still queued or already in the store, and the next flush finishes
+    store = tmp_path / "lite.db"
+    child = subprocess.Popen([sys.executable, "-c", FLUSHER, str(directory), str(store)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "flushing"
+    sent = directory / SENT_DIR
+    deadline = time.monotonic() + 120
+    while len(list(sent.glob("*.json")) if sent.is_dir() else []) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)  # in the middle of the flush: two batches delivered, more to go
+    child.wait(30)
+    assert 0 < outbox.backlog()[0] < len(pending)
+    report = outbox.flush(LiteSink(store))
+    assert report.ok and outbox.backlog() == (0, 0) and report.quarantined == 0
+    lite = open_lite(store, read_only=True)
+    try:
+        stored = set(lite.list_ids())
+    finally:
+        lite.close()
+    for name in pending:
+        index = name.rsplit("-kill-", 1)[1].removesuffix(".json")
+        assert make_dataset_urn("duckdb", f"warehouse.kill.t{index}_59") in stored, f"{name} was lost"
