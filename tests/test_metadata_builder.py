@@ -246,7 +246,8 @@ def test_data_product_assets_are_exactly_its_output_datasets(mesh):
         assert props.customProperties["product_id"] == product_id
         ownership = _one(mcps, urns.data_product_urn(product_id), models.OwnershipClass)
         team = mesh.products[product_id].owner.team
-        assert [(o.owner, o.type) for o in ownership.owners] == [(f"urn:li:corpGroup:{team}", "TECHNICAL_OWNER")]
+        # the DataHub plugin's default: the DAG's owner as a corpuser (a corpGroup with capture_ownership_as_group)
+        assert [(o.owner, o.type) for o in ownership.owners] == [(f"urn:li:corpuser:{team}", "TECHNICAL_OWNER")]
         assert _one(mcps, urns.data_product_urn(product_id), models.StatusClass).removed is False
         domains = _one(mcps, urns.data_product_urn(product_id), models.DomainsClass).domains
         assert domains == [f"urn:li:domain:{mesh.products[product_id].domain}"]
@@ -282,28 +283,75 @@ def test_glossary_terms_go_on_the_product_and_its_datasets(mesh):
         assert [t.urn for t in _one(mcps, urn, models.GlossaryTermsClass).terms] == expected
 
 
-def test_flow_and_job_urns_match_the_airflow_plugin(mesh):
-    from airflow.providers.standard.operators.empty import EmptyOperator
-    from airflow.sdk import DAG
+PLUGIN_SETTINGS = {
+    "default": {},
+    "cluster, platform instance, owners as groups, grid links": {
+        "CLUSTER": "qa",
+        "PLATFORM_INSTANCE": "eu_airflow",
+        "CAPTURE_OWNERSHIP_AS_GROUP": "True",
+        "DATAJOB_URL_LINK": "grid",
+    },
+    "no owners, no tags": {"CAPTURE_OWNERSHIP_INFO": "False", "CAPTURE_TAGS_INFO": "False"},
+}
+
+
+@pytest.mark.parametrize("settings", PLUGIN_SETTINGS.values(), ids=PLUGIN_SETTINGS.keys())
+def test_pipeline_urns_and_shared_aspects_follow_the_datahub_plugins_settings(mesh, compiled_repo, monkeypatch, settings):
+    """Under any [datahub] settings, our DataFlow/DataJob/run URNs are the plugin's, and the aspects both
+    write (ownership, tags, platform instance, status) are identical, so neither overwrites the other."""
+    from conftest import dag_bag
     from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstance
     from datahub_airflow_plugin._config import get_lineage_config
     from datahub_airflow_plugin.client.airflow_generator import AirflowGenerator
 
-    config = get_lineage_config()
-    dag_id = "pricing.market_prices"
-    with DAG(dag_id=dag_id, schedule=None) as dag:
-        build = EmptyOperator(task_id="build")
+    from dataproducts.metadata.plugin_config import plugin_config
+
+    for name, value in settings.items():
+        monkeypatch.setenv(f"AIRFLOW__DATAHUB__{name}", value)
+    config, plugin = get_lineage_config(), plugin_config()
+    dag_id = RUN_PRODUCT
+    dag = dag_bag(compiled_repo, monkeypatch).dags[dag_id]  # the real DAG, as the plugin's listener sees it
     flow = AirflowGenerator.generate_dataflow(config, dag)
-    job = AirflowGenerator.generate_datajob(config.cluster, build, dag, config=config)
-    assert urns.data_flow_urn(dag_id) == str(flow.urn) == "urn:li:dataFlow:(airflow,pricing.market_prices,prod)"
-    assert urns.data_job_urn(dag_id, "build") == str(job.urn)
-    # The plugin's task-run instance (run_datajob) and ours coexist: same template, different URNs.
-    theirs = DataProcessInstance.from_datajob(job, id=f"{dag_id}_build_{SUCCESS.run_id}")
-    ours = urns.data_process_instance_urn(dag_id, SUCCESS.run_id, SUCCESS.try_number)
-    assert str(theirs.urn) != ours
-    mcps = catalog_mcps(mesh, dag_id, GIT_REVISION, BASE_URL)
-    assert _one(mcps, str(flow.urn), models.DataFlowInfoClass).externalUrl == f"{BASE_URL}/dags/{dag_id}"
-    assert _one(mcps, str(job.urn), models.DataJobInfoClass).type == "COMMAND"
+    jobs = [
+        AirflowGenerator.generate_datajob(
+            config.cluster,
+            dag.get_task(task_id),
+            dag,
+            capture_tags=config.capture_tags_info,
+            capture_owner=config.capture_ownership_info,
+            config=config,
+        )
+        for task_id in (urns.BUILD_TASK, urns.PUBLISH_TASK)
+    ]
+    theirs = {(m.entityUrn, m.aspectName): m.aspect for m in [*flow.generate_mcp(), *(m for j in jobs for m in j.generate_mcp())]}
+    mcps = catalog_mcps(mesh, dag_id, GIT_REVISION, BASE_URL, plugin=plugin)
+    ours = {(m.entityUrn, m.aspectName): m.aspect for m in mcps}
+
+    assert urns.data_flow_urn(dag_id, plugin) == str(flow.urn)
+    assert [urns.data_job_urn(dag_id, j.id, plugin) for j in jobs] == [str(j.urn) for j in jobs]
+    pipeline = {urn for urn, _ in theirs}
+    assert pipeline == {urn for urn, _ in ours if urn.startswith(("urn:li:dataFlow:", "urn:li:dataJob:"))}
+    shared = [key for key in theirs if key[1] in ("ownership", "globalTags", "dataPlatformInstance", "status")]
+    assert len(shared) >= 9
+    for key in shared:
+        assert ours[key] == theirs[key], key
+    # DataJobInfo is both ours and the plugin's (last writer wins), but its link follows the plugin's setting
+    assert ours[(str(jobs[0].urn), "dataJobInfo")].externalUrl == jobs[0].url.replace("http://localhost:8080", BASE_URL)
+
+    # The run instance hangs off the plugin's build job, under the plugin's cluster, never on one of its URNs.
+    run = run_mcps(mesh, SUCCESS, plugin)
+    ours_dpi = urns.data_process_instance_urn(SUCCESS.dag_id, SUCCESS.run_id, SUCCESS.try_number, plugin)
+    same_key = DataProcessInstance.from_datajob(jobs[0], id=urns.data_process_instance_id(dag_id, SUCCESS.run_id, 1))
+    assert str(same_key.urn) == ours_dpi
+    assert _one(run, ours_dpi, models.DataProcessInstanceRelationshipsClass).parentTemplate == str(jobs[0].urn)
+    plugins_own = DataProcessInstance.from_datajob(jobs[0], id=f"{dag_id}_build_{SUCCESS.run_id}")
+    assert str(plugins_own.urn) != ours_dpi
+
+    # The product and its datasets name the team as the plugin names the DAG's owner.
+    team = mesh.products[dag_id].owner.team
+    owner = f"urn:li:{'corpGroup' if plugin.ownership_as_group else 'corpuser'}:{team}"
+    for urn in [urns.data_product_urn(dag_id), *(o.urn for o in product_datasets(mesh, dag_id).outputs)]:
+        assert [o.owner for o in ours[(urn, "ownership")].owners] == [owner]
 
 
 def test_failed_run_opens_an_incident_and_fails(mesh):
@@ -387,7 +435,6 @@ def test_urns_are_stable_and_distinct():
     assert urns.assertion_urn("a.b", "test.x.y") != urns.assertion_urn("a.c", "test.x.y")
     assert urns.incident_urn("a.b", "r#1") != urns.incident_urn("a.c", "r#1") != urns.incident_urn("a.b", "r#2")
     assert urns.data_process_instance_urn("d", "r", 1) != urns.data_process_instance_urn("d", "r", 2)
-    assert urns.owner_urn("pricing") == "urn:li:corpGroup:pricing"
     assert urns.domain_urn("pricing") == "urn:li:domain:pricing"
     assert urns.data_product_urn("pricing.market_prices") == "urn:li:dataProduct:pricing.market_prices"
 

@@ -59,7 +59,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
         schedule=schedule_for(spec),
         catchup=False,
         max_active_runs=1,
-        tags=[naming.DAG_TAG, f"domain:{spec.domain}", *spec.tags],
+        tags=naming.dag_tags(spec.domain, spec.tags),
         owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
         default_args={"owner": spec.owner.team, "retries": 0},
         doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),

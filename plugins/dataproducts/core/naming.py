@@ -10,6 +10,7 @@ DataHub come from dbt's manifest instead (see metadata).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 ASSET_SCHEME = "dataproduct"
@@ -48,6 +49,11 @@ def placeholder_id_for_file(spec_file: Path) -> str:
 
 def dag_id(product_id: str) -> str:
     return product_id
+
+
+def dag_tags(domain: str, spec_tags: Iterable[str]) -> list[str]:
+    """A product DAG's tags (the DataHub plugin copies them onto the pipeline)."""
+    return [DAG_TAG, f"domain:{domain}", *spec_tags]
 
 
 def port_id(product_id: str, port: str) -> str:

@@ -17,6 +17,7 @@ from datahub.emitter.mcp import MetadataChangeProposalWrapper as MCPW
 from datahub.metadata import schema_classes as models
 
 from dataproducts.metadata import urns
+from dataproducts.metadata.plugin_config import PluginConfig
 
 ACTOR = "urn:li:corpuser:datahub"
 CATALOG_TIME = 0  # catalog metadata has no meaningful time of its own; 0 keeps it deterministic
@@ -30,9 +31,10 @@ def dag_url(airflow_base_url: str, dag_id: str) -> str:
     return f"{airflow_base_url.rstrip('/')}/dags/{dag_id}"
 
 
-def ownership(team: str) -> models.OwnershipClass:
+def ownership(team: str, plugin: PluginConfig) -> models.OwnershipClass:
+    """The spec's team as the technical owner, named as the DataHub plugin names the DAG's owner."""
     return models.OwnershipClass(
-        owners=[models.OwnerClass(owner=urns.owner_urn(team), type=models.OwnershipTypeClass.TECHNICAL_OWNER)],
+        owners=[models.OwnerClass(owner=plugin.owner_urn(team), type=models.OwnershipTypeClass.TECHNICAL_OWNER)],
         lastModified=stamp(),
     )
 

@@ -23,6 +23,7 @@ from dataproducts.metadata import urns
 from dataproducts.metadata.aspects import dag_url, ordered, ownership, stamp, tags, terms
 from dataproducts.metadata.datasets import OutputDataset, ProductDatasets, product_datasets
 from dataproducts.metadata.lineage import upstream_lineage
+from dataproducts.metadata.plugin_config import PLUGIN_DEFAULTS, PluginConfig
 
 _FIELD_TYPES = {
     LogicalType.string: models.StringTypeClass,
@@ -54,6 +55,7 @@ def _dataset_mcps(
     output: OutputDataset,
     airflow_base_url: str,
     warehouse_types: dict[str, str],
+    plugin: PluginConfig,
 ) -> list[MCPW]:
     port, model = output.port, output.model
     description = "\n\n".join(d.strip() for d in (port.description, model.description) if d and d.strip()) or None
@@ -90,7 +92,7 @@ def _dataset_mcps(
             platformSchema=models.OtherSchemaClass(rawSchema=""),
             fields=[_schema_field(c, model.columns, warehouse_types) for c in port.contract.columns],
         ),
-        ownership(spec.owner.team),
+        ownership(spec.owner.team, plugin),
         models.DomainsClass(domains=[urns.domain_urn(spec.domain)]),
         tags(spec.tags),
         *terms(spec.terms),
@@ -106,9 +108,11 @@ def catalog_mcps(
     git_revision: Optional[str],
     airflow_base_url: str,
     warehouse_types: Optional[dict[str, dict[str, str]]] = None,
+    plugin: PluginConfig = PLUGIN_DEFAULTS,
 ) -> list[MCPW]:
     """Domain, data product, output datasets (schema, lineage, ownership) and pipeline of one product.
-    warehouse_types (output table -> column -> type, known after a run) refine the schemas."""
+    warehouse_types (output table -> column -> type, known after a run) refine the schemas; plugin
+    is the DataHub Airflow plugin's configuration the pipeline's URNs and ownership follow."""
     datasets = product_datasets(mesh, product_id)
     spec = datasets.spec
     spec_path = mesh.entries[product_id].path
@@ -143,7 +147,7 @@ def catalog_mcps(
         description=spec.description.strip(),
         assets=output_urns,
         output_ports=output_urns,
-        owners=[Ownership(id=urns.owner_urn(spec.owner.team), type=models.OwnershipTypeClass.TECHNICAL_OWNER)],
+        owners=[Ownership(id=plugin.owner_urn(spec.owner.team), type=models.OwnershipTypeClass.TECHNICAL_OWNER)],
         tags=sorted(set(spec.tags)) or None,
         properties=properties,
         external_url=url,
@@ -157,55 +161,65 @@ def catalog_mcps(
 
     for output in datasets.outputs:
         types = (warehouse_types or {}).get(output.port.table_name, {})
-        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types))
+        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types, plugin))
 
-    mcps.extend(_pipeline_mcps(spec, datasets, input_urns, output_urns, url))
+    mcps.extend(_pipeline_mcps(spec, input_urns, output_urns, airflow_base_url, plugin))
     return ordered(mcps)
 
 
 def _pipeline_mcps(
-    spec: DataProductSpec, datasets: ProductDatasets, input_urns: list[str], output_urns: list[str], url: str
+    spec: DataProductSpec, input_urns: list[str], output_urns: list[str], airflow_base_url: str, plugin: PluginConfig
 ) -> list[MCPW]:
+    """The DAG and its build and publish tasks, as the DataHub plugin names them and writes their
+    ownership, tags and platform instance under its settings (the DAG's owner is the spec's team)."""
     dag_id = naming.dag_id(spec.id)
+    owners = {spec.owner.team} if plugin.capture_ownership else set()
+    people = {"group_owners": owners} if plugin.ownership_as_group else {"owners": owners}
+    dag_tags = set(naming.dag_tags(spec.domain, spec.tags)) if plugin.capture_tags else set()
     flow = DataFlow(
         orchestrator=urns.AIRFLOW_ORCHESTRATOR,
         id=dag_id,
-        env=urns.AIRFLOW_CLUSTER,
+        env=plugin.cluster,
+        platform_instance=plugin.platform_instance,
         name=dag_id,
         description=spec.description.strip(),
-        url=url,
+        url=dag_url(airflow_base_url, dag_id),
         properties={
             "data_product": spec.id,
             "spec_version": spec.version,
             "schedule": spec.schedule_summary,
             "timezone": spec.timezone,
         },
-        tags=set(spec.tags),
-        group_owners={spec.owner.team},
+        tags=dag_tags,
+        **people,
     )
+    if str(flow.urn) != urns.data_flow_urn(dag_id, plugin):
+        raise ValueError(f"the SDK's DataFlow URN {flow.urn} differs from urns.data_flow_urn; fix urns.py")
     select = " ".join(spec.transform.dbt.select)
     build = DataJob(
         id=urns.BUILD_TASK,
         flow_urn=flow.urn,
+        platform_instance=plugin.platform_instance,
         name=urns.BUILD_TASK,
         description=f"dbt build --select {select} (dbt project {spec.transform.dbt.project})",
         properties={"dbt_project": spec.transform.dbt.project, "dbt_select": select},
-        url=f"{url}/tasks/{urns.BUILD_TASK}",
-        tags=set(spec.tags),
-        group_owners={spec.owner.team},
+        url=plugin.task_url(airflow_base_url, dag_id, urns.BUILD_TASK),
+        tags=dag_tags,
         inlets=[DatasetUrn.from_string(u) for u in input_urns],
         outlets=[DatasetUrn.from_string(u) for u in output_urns],
+        **people,
     )
     publish = DataJob(
         id=urns.PUBLISH_TASK,
         flow_urn=flow.urn,
+        platform_instance=plugin.platform_instance,
         name=urns.PUBLISH_TASK,
         description="Checks the output contracts and publishes the output ports' Airflow Assets.",
         properties={"assets": ",".join(naming.asset_uri(spec.id, p.name) for p in spec.output_ports)},
-        url=f"{url}/tasks/{urns.PUBLISH_TASK}",
-        tags=set(spec.tags),
-        group_owners={spec.owner.team},
+        url=plugin.task_url(airflow_base_url, dag_id, urns.PUBLISH_TASK),
+        tags=dag_tags,
         upstream_urns=[build.urn],
+        **people,
     )
     mcps = list(flow.generate_mcp())
     mcps += list(build.generate_mcp(materialize_iolets=False))
@@ -213,7 +227,12 @@ def _pipeline_mcps(
     return mcps
 
 
-def removed_mcps(product_id: str, output_dataset_urns: Iterable[str] = (), remove_datasets: bool = False) -> list[MCPW]:
+def removed_mcps(
+    product_id: str,
+    output_dataset_urns: Iterable[str] = (),
+    remove_datasets: bool = False,
+    plugin: PluginConfig = PLUGIN_DEFAULTS,
+) -> list[MCPW]:
     """Soft-delete a product whose spec was removed: the product, and the DAG's flow and jobs.
 
     The output tables are left alone by default: dropping a spec does not drop the tables, which
@@ -223,9 +242,9 @@ def removed_mcps(product_id: str, output_dataset_urns: Iterable[str] = (), remov
     dag_id = naming.dag_id(product_id)
     entities = [
         urns.data_product_urn(product_id),
-        urns.data_flow_urn(dag_id),
-        urns.data_job_urn(dag_id, urns.BUILD_TASK),
-        urns.data_job_urn(dag_id, urns.PUBLISH_TASK),
+        urns.data_flow_urn(dag_id, plugin),
+        urns.data_job_urn(dag_id, urns.BUILD_TASK, plugin),
+        urns.data_job_urn(dag_id, urns.PUBLISH_TASK, plugin),
     ]
     if remove_datasets:
         entities += list(output_dataset_urns)

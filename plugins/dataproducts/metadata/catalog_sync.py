@@ -18,6 +18,7 @@ from dataproducts.core.files import atomic_write_bytes
 from dataproducts.core.mesh import Mesh
 from dataproducts.metadata.catalog import catalog_mcps, removed_mcps
 from dataproducts.metadata.delivery import enqueue, outbox_for
+from dataproducts.metadata.plugin_config import plugin_config
 
 
 @dataclass
@@ -33,8 +34,9 @@ def sync_catalog(mesh: Mesh, git_revision: Optional[str], airflow_base_url: str)
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     report = SyncReport()
     undelivered = {q.name for q in outbox_for(mesh.project).quarantined()}
+    plugin = plugin_config()
     for product_id in sorted(mesh.products):
-        mcps = catalog_mcps(mesh, product_id, git_revision, airflow_base_url)
+        mcps = catalog_mcps(mesh, product_id, git_revision, airflow_base_url, plugin=plugin)
         digest = _digest(mcps)
         last = state.get(product_id, {})
         if last.get("digest") == digest and last.get("batch") not in undelivered:
@@ -45,7 +47,7 @@ def sync_catalog(mesh: Mesh, git_revision: Optional[str], airflow_base_url: str)
         state[product_id] = {"digest": digest, "datasets": datasets, "batch": batch.name}
         report.published.append(product_id)
     for product_id in sorted(set(state) - set(mesh.entries)):
-        enqueue(mesh.project, f"removed-{product_id}", removed_mcps(product_id, state[product_id]["datasets"]))
+        enqueue(mesh.project, f"removed-{product_id}", removed_mcps(product_id, state[product_id]["datasets"], plugin=plugin))
         del state[product_id]
         report.removed.append(product_id)
     report.kept_broken = sorted(set(mesh.broken) & set(state))

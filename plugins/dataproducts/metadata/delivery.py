@@ -21,6 +21,7 @@ from dataproducts.core.mesh import Mesh
 from dataproducts.core.project import Project
 from dataproducts.metadata.incident_ledger import incident_ledger
 from dataproducts.metadata.outbox import FlushReport, Outbox
+from dataproducts.metadata.plugin_config import plugin_config
 from dataproducts.metadata.run_record import RunRecord
 from dataproducts.metadata.sinks import Sink, resolve_sink
 
@@ -78,7 +79,7 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
     with incident_ledger(project) as ledger:
         record = ledger.attach(record)
         try:
-            mcps = run_batch_mcps(mesh, record, git_revision)
+            mcps = run_batch_mcps(mesh, record, git_revision, plugin_config())
         except Exception:
             log.exception(
                 "could not build the DataHub metadata of %s run %s; its record waits in the outbox to be built by a later flush",
@@ -104,7 +105,8 @@ def _build_unbuilt(project: Project, outbox: Outbox) -> None:
     for path in pending:
         try:
             document = json.loads(path.read_text())
-            mcps = run_batch_mcps(mesh, RunRecord.from_dict(document["record"]), document.get("git_revision"))
+            record = RunRecord.from_dict(document["record"])
+            mcps = run_batch_mcps(mesh, record, document.get("git_revision"), plugin_config())
         except Exception as exc:
             log.warning(
                 "outbox: %s still cannot be built into metadata (%s: %s); kept for the next flush",

@@ -22,6 +22,7 @@ from dataproducts.metadata import urns
 from dataproducts.metadata.aspects import ordered, stamp
 from dataproducts.metadata.catalog import catalog_mcps
 from dataproducts.metadata.datasets import OutputDataset, ProductDatasets, product_datasets
+from dataproducts.metadata.plugin_config import PLUGIN_DEFAULTS, PluginConfig
 from dataproducts.metadata.run_record import OpenIncident, RunRecord, TestOutcome
 
 # dbt generic test -> (scope, operator, aggregation), as DataHub's dbt source maps them (dbt_tests.py).
@@ -55,16 +56,16 @@ def _run_type(run_id: str) -> str:
     )
 
 
-def run_batch_mcps(mesh: Mesh, run: RunRecord, git_revision: Optional[str]) -> list[MCPW]:
+def run_batch_mcps(mesh: Mesh, run: RunRecord, git_revision: Optional[str], plugin: PluginConfig = PLUGIN_DEFAULTS) -> list[MCPW]:
     """Everything a run sends: its product's catalogue metadata (schemas refined with the warehouse's
     column types), then the run's own."""
-    mcps = run_mcps(mesh, run)
+    mcps = run_mcps(mesh, run, plugin)
     if run.product_id in mesh.products:
-        mcps = catalog_mcps(mesh, run.product_id, git_revision, run.airflow_base_url, run.column_types) + mcps
+        mcps = catalog_mcps(mesh, run.product_id, git_revision, run.airflow_base_url, run.column_types, plugin) + mcps
     return mcps
 
 
-def run_mcps(mesh: Mesh, run: RunRecord) -> list[MCPW]:
+def run_mcps(mesh: Mesh, run: RunRecord, plugin: PluginConfig = PLUGIN_DEFAULTS) -> list[MCPW]:
     """A product run as DataHub sees it: process instance, test assertions, operations, and the
     incident: a failure opens (or updates) one, a success resolves run.incident when there is one.
     """
@@ -77,7 +78,11 @@ def run_mcps(mesh: Mesh, run: RunRecord) -> list[MCPW]:
     input_urns = sorted({i.urn for i in datasets.inputs}) if datasets else []
     mcps: list[MCPW] = []
 
-    build = DataJob(id=urns.BUILD_TASK, flow_urn=DataFlowUrn.from_string(urns.data_flow_urn(run.dag_id)))
+    build = DataJob(
+        id=urns.BUILD_TASK,
+        flow_urn=DataFlowUrn.from_string(urns.data_flow_urn(run.dag_id, plugin)),
+        platform_instance=plugin.platform_instance,
+    )
     dpi = DataProcessInstance.from_datajob(build, id=urns.data_process_instance_id(run.dag_id, run.run_id, run.try_number))
     dpi.inlets = [DatasetUrn.from_string(u) for u in input_urns]
     dpi.outlets = [DatasetUrn.from_string(u) for u in output_urns]
@@ -97,7 +102,7 @@ def run_mcps(mesh: Mesh, run: RunRecord) -> list[MCPW]:
     if not run.succeeded:
         properties["failure_message"] = run.failure_message
     dpi.properties = properties
-    if str(dpi.urn) != urns.data_process_instance_urn(run.dag_id, run.run_id, run.try_number):
+    if str(dpi.urn) != urns.data_process_instance_urn(run.dag_id, run.run_id, run.try_number, plugin):
         raise ValueError(f"the SDK's run URN {dpi.urn} differs from the DataHub plugin's; fix urns.py")
     mcps += list(dpi.generate_mcp(created_ts_millis=run.started_at_ms, materialize_iolets=False))
     mcps += list(dpi.start_event_mcp(run.started_at_ms, attempt=run.try_number))

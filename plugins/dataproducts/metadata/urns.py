@@ -9,9 +9,10 @@ Conventions (checked against the acryl-datahub / acryl-datahub-airflow-plugin 1.
   Postgres SQL source uses the same three-part, lower-case name. The platform is dbt's adapter
   type ('duckdb', 'postgres'); env PROD; no platform instance unless one is configured.
 - Pipelines: the Airflow plugin builds ``DataFlowUrn.create_from_ids(orchestrator="airflow",
-  flow_id=dag.dag_id, env=<[datahub] cluster, default "prod">)`` and
-  ``DataJobUrn.create_from_ids(job_id=task.task_id, data_flow_urn=...)``
-  (datahub_airflow_plugin/client/airflow_generator.py: ``generate_dataflow``/``generate_datajob``).
+  flow_id=dag.dag_id, env=<[datahub] cluster>, platform_instance=<[datahub] platform_instance>)``
+  and ``DataJobUrn.create_from_ids(job_id=task.task_id, data_flow_urn=...)``
+  (datahub_airflow_plugin/client/airflow_generator.py: ``generate_dataflow``/``generate_datajob``);
+  so do we, from the plugin's settings (plugin_config.py).
 - Run instances: the plugin keys a task run as ``DataProcessInstanceKey(cluster, orchestrator="airflow",
   id=f"{dag_id}_{task_id}_{run_id}")`` and a DAG run with ``id=run_id``. Ours is the product-level run
   of one try, with an id in a namespace of its own (``dataproducts:<dag_id>:<run_id>:<try>``), so it
@@ -24,13 +25,13 @@ from typing import Optional
 
 from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstanceKey
 from datahub.emitter import mce_builder
-from datahub.metadata.urns import DataProcessInstanceUrn, IncidentUrn
+from datahub.metadata.urns import DataFlowUrn, DataProcessInstanceUrn, IncidentUrn
 
 from dataproducts.core.manifest import Relation
+from dataproducts.metadata.plugin_config import PLUGIN_DEFAULTS, PluginConfig
 
 DEFAULT_ENV = mce_builder.DEFAULT_ENV  # "PROD"
 AIRFLOW_ORCHESTRATOR = "airflow"
-AIRFLOW_CLUSTER = mce_builder.DEFAULT_FLOW_CLUSTER  # "prod", the plugin's default [datahub] cluster
 BUILD_TASK = "build"
 PUBLISH_TASK = "publish"
 DBT_PLATFORM = "dbt"
@@ -63,21 +64,21 @@ def domain_urn(domain: str) -> str:
     return mce_builder.make_domain_urn(domain)
 
 
-def owner_urn(team: str) -> str:
-    """The owning team as a corpGroup (the spec's owner.team is the identity provider's group)."""
-    return mce_builder.make_group_urn(team)
-
-
 def tag_urn(tag: str) -> str:
     return mce_builder.make_tag_urn(tag)
 
 
-def data_flow_urn(dag_id: str, cluster: str = AIRFLOW_CLUSTER) -> str:
-    return mce_builder.make_data_flow_urn(AIRFLOW_ORCHESTRATOR, dag_id, cluster)
+def data_flow_urn(dag_id: str, plugin: PluginConfig = PLUGIN_DEFAULTS) -> str:
+    """The DAG's DataFlow, as the DataHub plugin names it under its [datahub] cluster and platform_instance."""
+    return str(
+        DataFlowUrn.create_from_ids(
+            orchestrator=AIRFLOW_ORCHESTRATOR, flow_id=dag_id, env=plugin.cluster, platform_instance=plugin.platform_instance
+        )
+    )
 
 
-def data_job_urn(dag_id: str, task_id: str, cluster: str = AIRFLOW_CLUSTER) -> str:
-    return mce_builder.make_data_job_urn_with_flow(data_flow_urn(dag_id, cluster), task_id)
+def data_job_urn(dag_id: str, task_id: str, plugin: PluginConfig = PLUGIN_DEFAULTS) -> str:
+    return mce_builder.make_data_job_urn_with_flow(data_flow_urn(dag_id, plugin), task_id)
 
 
 def assertion_urn(product_id: str, test_unique_id: str) -> str:
@@ -105,9 +106,9 @@ def data_process_instance_id(dag_id: str, run_id: str, try_number: int) -> str:
     return f"dataproducts:{dag_id}:{run_id}:{try_number}"
 
 
-def data_process_instance_urn(dag_id: str, run_id: str, try_number: int, cluster: str = AIRFLOW_CLUSTER) -> str:
-    """Same key scheme as DataProcessInstance(orchestrator='airflow', cluster='prod', id=...).urn."""
+def data_process_instance_urn(dag_id: str, run_id: str, try_number: int, plugin: PluginConfig = PLUGIN_DEFAULTS) -> str:
+    """Same key scheme as DataProcessInstance.from_datajob(<the build job>, id=...).urn (cluster, orchestrator, id)."""
     key = DataProcessInstanceKey(
-        cluster=cluster, orchestrator=AIRFLOW_ORCHESTRATOR, id=data_process_instance_id(dag_id, run_id, try_number)
+        cluster=plugin.cluster, orchestrator=AIRFLOW_ORCHESTRATOR, id=data_process_instance_id(dag_id, run_id, try_number)
     )
     return str(DataProcessInstanceUrn(key.guid()))
