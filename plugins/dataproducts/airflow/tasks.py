@@ -40,6 +40,7 @@ def triggering_extras(context: dict) -> list[dict]:
 
 
 OUTCOME_KEY = "build_outcome"  # XCom the build task leaves when it fails or skips, for emit_metadata
+DBT_TARGET_KEY = "dbt_target_path"  # where this run's dbt wrote its artifacts (the SQL it compiled)
 
 
 def run_build(product_id: str, project_root: str) -> dict[str, Any]:
@@ -50,8 +51,9 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     context = get_current_context()
     ti = context["ti"]
     business_date = None
+    project = Project.from_env(Path(project_root))
+    work_dir = project.state_dir / "runs" / product_id / _safe(context["dag_run"].run_id) / f"try_{ti.try_number}"
     try:
-        project = Project.from_env(Path(project_root))
         spec = load_product(project, product_id)
         _skip_until_every_input_published(spec, context)
         business_date, reason = resolve_business_date(
@@ -67,11 +69,11 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             spec.transform.dbt.project,
             list(spec.transform.dbt.select),
             business_date,
-            project.state_dir / "runs" / product_id / _safe(context["dag_run"].run_id) / f"try_{ti.try_number}",
+            work_dir,
             [p.table_name for p in spec.output_ports],
             log,
         )
-        built = _built(business_date, result, contract.check_columns(spec, result.columns))
+        built = _built(business_date, result, contract.check_columns(spec, result.columns), work_dir)
         if any(not c["passed"] for c in built["contract_checks"]):
             raise contract.ContractBroken([c for c in built["contract_checks"] if not c["passed"]])
     except AirflowSkipException as skip:
@@ -81,16 +83,17 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         ti.xcom_push(key=OUTCOME_KEY, value={**built, "failed": str(broken)})
         raise
     except Exception as exc:
-        ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date))
+        ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date, work_dir))
         raise
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
     return built
 
 
-def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck]) -> dict[str, Any]:
+def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> dict[str, Any]:
     return {
         CONF_KEY: business_date.isoformat(),
+        DBT_TARGET_KEY: str(work_dir / "target"),
         "dbt_invocation_id": result.invocation_id,
         "row_counts": result.row_counts,
         "column_types": result.columns,
@@ -102,9 +105,10 @@ def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.
     }
 
 
-def _failure(exc: Exception, business_date) -> dict[str, Any]:
+def _failure(exc: Exception, business_date, work_dir: Path) -> dict[str, Any]:
     return {
         "failed": str(exc) or type(exc).__name__,
+        DBT_TARGET_KEY: str(work_dir / "target"),
         CONF_KEY: business_date.isoformat() if business_date else None,
         "dbt_invocation_id": getattr(exc, "invocation_id", ""),
         "dbt_nodes": [n.__dict__ for n in getattr(exc, "nodes", [])],
