@@ -100,6 +100,43 @@ def mesh(compiled_repo):
     return loaded
 
 
+COMPILE = """
+import sys
+from pathlib import Path
+from dataproducts.core.project import Project
+from dataproducts.dbt import runner
+project = Project(Path(sys.argv[1]))
+runner.warehouse_env(project)
+for name in sys.argv[3:]:
+    result = runner.invoke(runner.dbt_args(project, "compile", name, Path(sys.argv[2]) / name, []))
+    if not result.success:
+        raise SystemExit(f"dbt compile {name}: {result.exception}")
+"""
+
+
+@pytest.fixture(scope="session")
+def dbt_compiled(mesh, tmp_path_factory) -> dict[str, str]:
+    """The SQL `dbt compile` writes for every output model of the test mesh: what a run compiles, and
+    what the run record carries (model unique id -> SQL)."""
+    import subprocess
+    import sys
+
+    from dataproducts.core.manifest import compiled_sql
+
+    work = tmp_path_factory.mktemp("dbt-compile")
+    projects = sorted({spec.transform.dbt.project for spec in mesh.products.values()})
+    env = {**os.environ, "DATAPRODUCTS_STATE_DIR": str(work / "state")}
+    subprocess.run([sys.executable, "-c", COMPILE, str(mesh.project.root), str(work), *projects], check=True, env=env)
+    found = {}
+    for spec in mesh.products.values():
+        manifest = _manifest(mesh, spec.id)
+        for port in spec.output_ports:
+            model = manifest.model_for_table(port.table_name)
+            found[model.unique_id] = compiled_sql(work / spec.transform.dbt.project / "target", manifest.project_name, model)
+    assert all(found.values()), found
+    return found
+
+
 def _manifest(mesh, product_id):
     from dataproducts.core.manifest import load_manifest
 
@@ -153,9 +190,10 @@ def _check_golden(mcps: list[MetadataChangeProposalWrapper], name: str, tmp_path
         "user_behaviour.listing_engagement",
     ],
 )
-def test_catalog_golden(mesh, product_id, tmp_path):
+def test_catalog_golden(mesh, dbt_compiled, product_id, tmp_path):
     assert product_id in mesh.products
-    _check_golden(catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL), f"catalog_{product_id}", tmp_path)
+    mcps = catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL, compiled_sql=dbt_compiled)
+    _check_golden(mcps, f"catalog_{product_id}", tmp_path)
 
 
 def test_every_product_has_a_golden(mesh):
@@ -196,11 +234,11 @@ def test_dataset_urn_is_lower_case_and_unquoted():
     assert urn == "urn:li:dataset:(urn:li:dataPlatform:postgres,warehouse.pricing.market_prices,PROD)"
 
 
-def test_market_prices_reads_both_inventory_outputs(mesh):
+def test_market_prices_reads_both_inventory_outputs(mesh, dbt_compiled):
     listings = product_datasets(mesh, "inventory.listings").outputs[0].urn
     catalog = product_datasets(mesh, "inventory.vehicle_catalog").outputs[0].urn
     market = product_datasets(mesh, "pricing.market_prices").outputs[0].urn
-    mcps = catalog_mcps(mesh, "pricing.market_prices", GIT_REVISION, BASE_URL)
+    mcps = catalog_mcps(mesh, "pricing.market_prices", GIT_REVISION, BASE_URL, compiled_sql=dbt_compiled)
     lineage = _one(mcps, market, models.UpstreamLineageClass)
     assert sorted(u.dataset for u in lineage.upstreams) == sorted([listings, catalog])
     # Column lineage from the SQL parser: a direct copy and a derived column, tied to the right tables.
@@ -214,11 +252,36 @@ def test_market_prices_reads_both_inventory_outputs(mesh):
     assert io.inputDatasets == sorted([listings, catalog]) and io.outputDatasets == [market]
 
 
-def test_no_column_lineage_is_guessed_for_unrenderable_sql(mesh):
-    # listings.sql calls the dbt.datediff macro, which only a dbt compile can render.
-    mcps = catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL)
-    out = product_datasets(mesh, "inventory.listings").outputs[0].urn
-    assert not _one(mcps, out, models.UpstreamLineageClass).fineGrainedLineages
+def _column_lineage(mcps, dataset: str) -> dict[str, list[str]]:
+    lineage = _one(mcps, dataset, models.UpstreamLineageClass).fineGrainedLineages or []
+    return {f.downstreams[0].rsplit(",", 1)[1][:-1]: f.upstreams for f in lineage}
+
+
+def test_models_with_macros_or_ephemeral_models_get_column_lineage_from_the_sql_dbt_compiled(mesh, dbt_compiled):
+    # listings.sql calls the dbt.datediff macro: only dbt's own compilation renders it
+    listings = product_datasets(mesh, "inventory.listings")
+    raw = {i.port_name: i.urn for i in listings.inputs}["raw_listings"]
+    mcps = catalog_mcps(mesh, "inventory.listings", GIT_REVISION, BASE_URL, compiled_sql=dbt_compiled)
+    columns = _column_lineage(mcps, listings.outputs[0].urn)
+    assert columns["days_online"] == [f"urn:li:schemaField:({raw},created_at)"]
+    assert columns["year"] == [f"urn:li:schemaField:({raw},first_registration_year)"]
+    # promoted_listing_performance reads the ephemeral int_ad_delivery, which dbt compiles in as a CTE
+    advertising = product_datasets(mesh, "advertising.campaign_performance")
+    inputs = {i.port_name: i.urn for i in advertising.inputs}
+    per_listing = next(o.urn for o in advertising.outputs if o.relation.name == "promoted_listing_performance")
+    mcps = catalog_mcps(mesh, "advertising.campaign_performance", GIT_REVISION, BASE_URL, compiled_sql=dbt_compiled)
+    columns = _column_lineage(mcps, per_listing)
+    assert columns["listing_views"] == [f"urn:li:schemaField:({inputs['listing_engagement']},views)"]
+    assert columns["listing_contacts"] == [f"urn:li:schemaField:({inputs['listing_engagement']},contacts)"]
+
+
+def test_without_compiled_sql_lineage_is_table_level_only(mesh):
+    # a catalogue sync before any run: `dbt parse` manifests hold no compiled SQL, and none is guessed
+    for product_id in mesh.products:
+        mcps = catalog_mcps(mesh, product_id, GIT_REVISION, BASE_URL)
+        for output in product_datasets(mesh, product_id).outputs:
+            lineage = _one(mcps, output.urn, models.UpstreamLineageClass)
+            assert lineage.upstreams and not lineage.fineGrainedLineages
 
 
 def test_per_output_lineage_follows_the_dbt_graph(mesh):

@@ -127,9 +127,19 @@ def incidents(state) -> dict[str, dict]:
     return {u: lite_aspects(state, u)["incidentInfo"] for u in _lite_ids(state) if u.startswith("urn:li:incident:")}
 
 
+def days_online_upstreams(state) -> list[str]:
+    dataset = next(u for u in _lite_ids(state) if u.startswith("urn:li:dataset:") and ".inventory.listings," in u)
+    lineage = lite_aspects(state, dataset)["upstreamLineage"].get("fineGrainedLineages") or []
+    return [up for f in lineage if f["downstreams"][0].endswith(",days_online)") for up in f["upstreams"]]
+
+
 def test_an_incident_only_after_a_failure_and_the_next_success_resolves_it(runner):
     assert runner() == "success"
     assert incidents(runner.state) == {}, "nothing failed: no incident at all, not even a resolved one"
+    # column lineage from the SQL this run's dbt compiled (listings.sql calls the dbt.datediff macro) ...
+    assert [u.rsplit(",", 1)[1] for u in days_online_upstreams(runner.state)] == ["created_at)"]
+    runner.cli("metadata", "sync")  # ... which a catalogue sync, having no run, takes from the latest run
+    assert [u.rsplit(",", 1)[1] for u in days_online_upstreams(runner.state)] == ["created_at)"]
 
     repair = change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
     assert runner() == "failed"

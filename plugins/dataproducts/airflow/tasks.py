@@ -217,6 +217,7 @@ def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded:
         succeeded=succeeded,
         failure_message=failure,
         dbt_invocation_id=build.get("dbt_invocation_id", ""),
+        dbt_target_path=build.get(DBT_TARGET_KEY) or "",
         row_counts=build.get("row_counts", {}) if succeeded else {},
         column_types=build.get("column_types", {}),
         tests=tests,

@@ -28,7 +28,7 @@ class Model:
     columns: dict[str, dict]
     original_file_path: str
     depends_on: tuple[str, ...]
-    compiled_code: str
+    compiled_code: str  # empty unless the manifest was written by `dbt compile` (or a run)
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,18 @@ def _model(node: dict) -> Model:
         columns=node.get("columns", {}),
         original_file_path=node.get("original_file_path", ""),
         depends_on=tuple(node.get("depends_on", {}).get("nodes", [])),
-        compiled_code=node.get("compiled_code") or node.get("raw_code", ""),
+        compiled_code=node.get("compiled_code") or "",
     )
+
+
+def compiled_sql(target_path: Path, project_name: str, model: Model) -> Optional[str]:
+    """The SQL dbt compiled for `model` into `target_path` (<target>/compiled/<project>/<model file>),
+    or None when it was not compiled there."""
+    path = target_path / "compiled" / project_name / model.original_file_path
+    try:
+        return path.read_text(encoding="utf-8") or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 _cache: dict[Path, tuple[float, Manifest]] = {}

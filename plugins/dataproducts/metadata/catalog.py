@@ -5,7 +5,7 @@ soft-delete of a product whose spec was removed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Optional
 
 from datahub.api.entities.datajob import DataFlow, DataJob
@@ -56,6 +56,7 @@ def _dataset_mcps(
     airflow_base_url: str,
     warehouse_types: dict[str, str],
     plugin: PluginConfig,
+    compiled_sql: Mapping[str, str],
 ) -> list[MCPW]:
     port, model = output.port, output.model
     description = "\n\n".join(d.strip() for d in (port.description, model.description) if d and d.strip()) or None
@@ -97,7 +98,7 @@ def _dataset_mcps(
         tags(spec.tags),
         *terms(spec.terms),
         models.SubTypesClass(typeNames=[DatasetSubTypes.TABLE]),
-        upstream_lineage(datasets, output),
+        upstream_lineage(datasets, output, compiled_sql),
     ]
     return [MCPW(entityUrn=output.urn, aspect=a) for a in dataset_aspects]
 
@@ -109,10 +110,14 @@ def catalog_mcps(
     airflow_base_url: str,
     warehouse_types: Optional[dict[str, dict[str, str]]] = None,
     plugin: PluginConfig = PLUGIN_DEFAULTS,
+    compiled_sql: Optional[Mapping[str, str]] = None,
 ) -> list[MCPW]:
     """Domain, data product, output datasets (schema, lineage, ownership) and pipeline of one product.
+
     warehouse_types (output table -> column -> type, known after a run) refine the schemas; plugin
-    is the DataHub Airflow plugin's configuration the pipeline's URNs and ownership follow."""
+    is the DataHub Airflow plugin's configuration the pipeline's URNs and ownership follow;
+    compiled_sql (model unique id -> SQL dbt compiled) is what column lineage is parsed from.
+    """
     datasets = product_datasets(mesh, product_id)
     spec = datasets.spec
     spec_path = mesh.entries[product_id].path
@@ -161,7 +166,7 @@ def catalog_mcps(
 
     for output in datasets.outputs:
         types = (warehouse_types or {}).get(output.port.table_name, {})
-        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types, plugin))
+        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types, plugin, compiled_sql or {}))
 
     mcps.extend(_pipeline_mcps(spec, input_urns, output_urns, airflow_base_url, plugin))
     return ordered(mcps)

@@ -16,6 +16,7 @@ from typing import Optional
 
 from dataproducts.core.files import atomic_write_bytes
 from dataproducts.core.mesh import Mesh
+from dataproducts.metadata import compiled_sql
 from dataproducts.metadata.catalog import catalog_mcps, removed_mcps
 from dataproducts.metadata.delivery import enqueue, outbox_for
 from dataproducts.metadata.plugin_config import plugin_config
@@ -35,8 +36,9 @@ def sync_catalog(mesh: Mesh, git_revision: Optional[str], airflow_base_url: str)
     report = SyncReport()
     undelivered = {q.name for q in outbox_for(mesh.project).quarantined()}
     plugin = plugin_config()
+    sql = compiled_sql.remembered(mesh.project)  # what the products' latest runs compiled: column lineage
     for product_id in sorted(mesh.products):
-        mcps = catalog_mcps(mesh, product_id, git_revision, airflow_base_url, plugin=plugin)
+        mcps = catalog_mcps(mesh, product_id, git_revision, airflow_base_url, plugin=plugin, compiled_sql=sql)
         digest = _digest(mcps)
         last = state.get(product_id, {})
         if last.get("digest") == digest and last.get("batch") not in undelivered:

@@ -19,6 +19,7 @@ from typing import Optional
 from dataproducts.core import settings
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.project import Project
+from dataproducts.metadata import compiled_sql
 from dataproducts.metadata.incident_ledger import incident_ledger
 from dataproducts.metadata.outbox import FlushReport, Outbox
 from dataproducts.metadata.plugin_config import plugin_config
@@ -78,6 +79,11 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
     outbox = outbox_for(project)
     with incident_ledger(project) as ledger:
         record = ledger.attach(record)
+        try:
+            record = compiled_sql.with_run_sql(mesh, record)
+            compiled_sql.remember(project, record.compiled_sql)
+        except Exception:  # lineage is a refinement: its trouble must not cost the run its metadata
+            log.exception("could not read the SQL dbt compiled in %s", record.dbt_target_path)
         try:
             mcps = run_batch_mcps(mesh, record, git_revision, plugin_config())
         except Exception:

@@ -1,100 +1,56 @@
 """Lineage of an output dataset: the declared inputs its dbt model reads, and column-level lineage.
 
-Column-level lineage: DataHub's SQL parser (sqlglot_lineage, schema-aware with the input contracts)
-run over the model's SQL. `dbt parse` does not compile, so when the manifest has no compiled code
-the raw SQL is rendered here only for the Jinja whose meaning the manifest fully fixes:
-{{ source(...) }} and {{ ref(...) }} to a non-ephemeral model (-> the relation dbt resolved),
-{{ var(...) }} (-> a placeholder literal; a value never changes lineage) and {{ config(...) }}
-(-> nothing). A model with any other Jinja (macros such as dbt.datediff, ephemeral refs, control
-flow) gets no column-level lineage rather than a guess; neither does a column the parser cannot tie
-to a declared input (literals, count(*)).
+Column-level lineage comes from DataHub's SQL parser (sqlglot_lineage, schema-aware with the
+input contracts and the sources' documented columns) run over the SQL dbt itself compiled for the
+model, never over a re-rendering of its Jinja: so models that call macros (dbt.datediff, ...) or
+read ephemeral models (compiled in as CTEs) get column lineage like any other. Where that SQL
+comes from, in this order:
+
+1. the run's own compilation: the build task's target path (``<target>/compiled/<project>/<file>``),
+   read by the run-time edge into the run record;
+2. for a catalogue sync, which has no run: the SQL the product's latest run compiled (kept next
+   to the outbox, see compiled_sql.py), else ``compiled_code`` in the project's manifest when a
+   team compiles it with ``dbt compile`` (``dbt parse``, what ``dataproducts compile`` runs, does
+   not compile SQL): before a product's first run, its datasets get table-level lineage only.
+
+A column the parser cannot tie to a declared input (literals, count(*)) gets no column lineage
+rather than a guess.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Optional
+from collections.abc import Mapping
 
 from datahub.emitter import mce_builder
 from datahub.metadata import schema_classes as models
 
-from dataproducts.core.manifest import Manifest, Model
 from dataproducts.metadata import urns
 from dataproducts.metadata.aspects import stamp
 from dataproducts.metadata.datasets import InputDataset, OutputDataset, ProductDatasets, upstream_inputs
 
 
-def upstream_lineage(datasets: ProductDatasets, output: OutputDataset) -> models.UpstreamLineageClass:
+def upstream_lineage(
+    datasets: ProductDatasets, output: OutputDataset, compiled_sql: Mapping[str, str]
+) -> models.UpstreamLineageClass:
+    """compiled_sql: model unique id -> the SQL dbt compiled for it (see the module docstring)."""
     inputs = upstream_inputs(datasets, output)
     return models.UpstreamLineageClass(
         upstreams=[
             models.UpstreamClass(dataset=i.urn, type=models.DatasetLineageTypeClass.TRANSFORMED, auditStamp=stamp())
             for i in inputs
         ],
-        fineGrainedLineages=fine_grained_lineage(datasets, output, inputs) or None,
+        fineGrainedLineages=fine_grained_lineage(datasets, output, inputs, compiled_sql) or None,
     )
 
 
-_JINJA = re.compile(r"\{\{|\{%|\{#")
-_Q = r"""['"]([^'"]+)['"]"""
-_SOURCE = re.compile(r"\{\{\s*source\(\s*" + _Q + r"\s*,\s*" + _Q + r"\s*\)\s*\}\}")
-_REF = re.compile(r"\{\{\s*ref\(\s*" + _Q + r"\s*\)\s*\}\}")
-_VAR = re.compile(r"\{\{\s*var\(\s*" + _Q + r"\s*(?:,[^}]*)?\)\s*\}\}")
-_CONFIG = re.compile(r"\{\{\s*config\([^}]*\)\s*\}\}")
-
-
-def _quoted(database: Optional[str], schema: str, name: str) -> str:
-    return ".".join(f'"{p}"' for p in (database, schema, name) if p)
-
-
-def renderable_sql(manifest: Manifest, model: Model) -> Optional[str]:
-    """The model's SQL with only manifest-determined Jinja rendered, or None when more is needed."""
-    code = model.compiled_code or ""
-    if not _JINJA.search(code):
-        return code or None
-    raw = manifest.raw
-    node = raw.get("nodes", {}).get(model.unique_id, {})
-    if node.get("compiled_code"):
-        return None  # compiled code with Jinja left in it: not something to second-guess
-    sources = {(s.get("source_name"), s.get("name")): s for s in raw.get("sources", {}).values()}
-    models_by_name = {
-        n.get("name"): n for n in raw.get("nodes", {}).values() if n.get("resource_type") in ("model", "seed", "snapshot")
-    }
-    unresolved = False
-
-    def source(match: re.Match) -> str:
-        nonlocal unresolved
-        src = sources.get((match.group(1), match.group(2)))
-        if src is None:
-            unresolved = True
-            return match.group(0)
-        return _quoted(src.get("database"), src["schema"], src.get("identifier") or src["name"])
-
-    def ref(match: re.Match) -> str:
-        nonlocal unresolved
-        target = models_by_name.get(match.group(1))
-        if target is None or (target.get("config") or {}).get("materialized") == "ephemeral":
-            unresolved = True  # dbt would inline an ephemeral model as a CTE; not reproduced here
-            return match.group(0)
-        return _quoted(target.get("database"), target["schema"], target.get("alias") or target["name"])
-
-    code = _SOURCE.sub(source, code)
-    code = _REF.sub(ref, code)
-    code = _VAR.sub(lambda m: f"<{m.group(1)}>", code)  # only ever valid inside a string literal
-    code = _CONFIG.sub("", code)
-    if unresolved or _JINJA.search(code):
-        return None
-    return code
-
-
 def fine_grained_lineage(
-    datasets: ProductDatasets, output: OutputDataset, upstream_inputs: list[InputDataset]
+    datasets: ProductDatasets, output: OutputDataset, upstream_inputs: list[InputDataset], compiled_sql: Mapping[str, str]
 ) -> list[models.FineGrainedLineageClass]:
     """Column lineage from DataHub's SQL parser, kept only where it ties a contract column to inputs."""
     from datahub.sql_parsing.schema_resolver import SchemaResolver
     from datahub.sql_parsing.sqlglot_lineage import sqlglot_lineage
 
-    sql = renderable_sql(datasets.manifest, output.model)
+    sql = compiled_sql.get(output.model.unique_id) or output.model.compiled_code
     if not sql or not upstream_inputs:
         return []
     platform = datasets.manifest.adapter_type

@@ -43,6 +43,8 @@ class RunRecord:
     dbt_invocation_id: str = ""
     row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows of the business date
     column_types: dict[str, dict[str, str]] = field(default_factory=dict)  # output table -> column -> warehouse type
+    dbt_target_path: str = ""  # where the run's dbt wrote its artifacts
+    compiled_sql: dict[str, str] = field(default_factory=dict)  # output model unique id -> the SQL dbt compiled in the run
     tests: list[TestOutcome] = field(default_factory=list)
     airflow_base_url: str = "http://localhost:8080"
     # A failed run: the incident it opens or updates; a successful run: the one it resolves;

@@ -58,10 +58,13 @@ def _run_type(run_id: str) -> str:
 
 def run_batch_mcps(mesh: Mesh, run: RunRecord, git_revision: Optional[str], plugin: PluginConfig = PLUGIN_DEFAULTS) -> list[MCPW]:
     """Everything a run sends: its product's catalogue metadata (schemas refined with the warehouse's
-    column types), then the run's own."""
+    column types, column lineage from the SQL the run compiled), then the run's own."""
     mcps = run_mcps(mesh, run, plugin)
     if run.product_id in mesh.products:
-        mcps = catalog_mcps(mesh, run.product_id, git_revision, run.airflow_base_url, run.column_types, plugin) + mcps
+        catalog = catalog_mcps(
+            mesh, run.product_id, git_revision, run.airflow_base_url, run.column_types, plugin, run.compiled_sql
+        )
+        mcps = catalog + mcps
     return mcps
 
 
