@@ -84,6 +84,7 @@ def runner(tmp_path, compiled_repo, prepared):
     def run_dag(extra_env=None) -> str:
         out = run([sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE], extra_env)
         run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
+        run_dag.output = out  # the tasks' logs included
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
     run_dag.root, run_dag.state, run_dag.cli = (
@@ -212,9 +213,16 @@ def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):
     connection = json.dumps({"conn_type": "datahub-rest", "host": f"http://127.0.0.1:{port}", "extra": extra})
     down = {"AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": connection}
 
+    torn = runner.state / "datahub" / "outbox" / "00000000000000000001-0badf00d-n00003-catalog-x.json"
+    torn.parent.mkdir(parents=True)
+    torn.write_text('[{"entityType": "dataset", "entityUrn": "urn:li:dat')  # a batch that can never be read back
+
     assert runner(down) == "success"
+    # the emit_metadata task's log says what waits, and what was quarantined and why
+    assert "backlog 1 batches" in runner.output and "1 quarantined" in runner.output, runner.output[-3000:]
+    assert f"quarantined {torn.name} (3 MCPs" in runner.output and "JSONDecodeError" in runner.output
     status = runner.cli("metadata", "status")
-    assert "1 batches" in status, status
+    assert "1 batches" in status and "1 quarantined" in status, status
 
     gms.start()  # DataHub is back on the same port
     try:
