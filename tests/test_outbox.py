@@ -434,18 +434,20 @@ def test_a_malformed_connection_is_an_error_naming_it_and_nothing_is_sent(tmp_pa
     assert not (project.state_dir / "datahub" / "lite.db").exists(), "nothing filed in the local store instead"
 
 
+def cli_flush_one_batch(root: Path, connection: str) -> subprocess.CompletedProcess:
+    """`dataproducts metadata flush` of one waiting batch, with $AIRFLOW_CONN_DATAPRODUCTS_DATAHUB = connection."""
+    state = root / "state"
+    Outbox(state / "datahub" / "outbox").write("run1", mcps_for("a"))
+    env = {**os.environ, "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": connection, "DATAPRODUCTS_STATE_DIR": str(state)}
+    env.pop("DATAPRODUCTS_DATAHUB_CONN_ID", None)
+    env.pop("AIRFLOW__DATAPRODUCTS__DATAHUB_CONN_ID", None)
+    command = [sys.executable, "-m", "dataproducts.cli", "--root", str(root), "metadata", "flush"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_metadata_flush_with_a_malformed_connection_exits_non_zero_naming_it(tmp_path):
     state = tmp_path / "state"
-    Outbox(state / "datahub" / "outbox").write("run1", mcps_for("a"))
-    env = {**os.environ, "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": MALFORMED["trailing comma"], "DATAPRODUCTS_STATE_DIR": str(state)}
-    env.pop("DATAPRODUCTS_DATAHUB_CONN_ID", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "dataproducts.cli", "--root", str(tmp_path), "metadata", "flush"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cli_flush_one_batch(tmp_path, MALFORMED["trailing comma"])
     assert done.returncode == 1
     assert "Airflow connection 'dataproducts_datahub' ($AIRFLOW_CONN_DATAPRODUCTS_DATAHUB) is malformed" in done.stdout
     assert "1 batches wait" in done.stdout and "Traceback" not in done.stdout + done.stderr
@@ -508,20 +510,7 @@ def test_every_secret_of_the_connection_is_scrubbed(tmp_path, caplog, monkeypatc
 
 def test_the_cli_never_prints_a_secret_the_server_echoes(tmp_path):
     with FakeGMS(token="the-server-wants-another-token", echo_headers_in_errors=True) as gms:
-        Outbox(tmp_path / "state" / "datahub" / "outbox").write("run1", mcps_for("a"))
-        env = {
-            **os.environ,
-            "AIRFLOW_CONN_DATAPRODUCTS_DATAHUB": json.dumps(secret_connection(gms, user_in_url=True)),
-            "DATAPRODUCTS_STATE_DIR": str(tmp_path / "state"),
-        }
-        env.pop("DATAPRODUCTS_DATAHUB_CONN_ID", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "dataproducts.cli", "--root", str(tmp_path), "metadata", "flush"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli_flush_one_batch(tmp_path, json.dumps(secret_connection(gms, user_in_url=True)))
     assert done.returncode == 1 and "401" in done.stdout + done.stderr
     assert gms.stats.unauthorized >= 1, "the server did get (and echo) our credentials"
     for secret in SECRETS:
