@@ -142,6 +142,7 @@ def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
     assert len(summary.entities["dataset"]) == len(EXPECTED_ROWS), "one dataset per output table"
     building_runs = [r for r in records if r.business_date == BUSINESS_DATE]
     assert summary.run_results == {"SUCCESS": len(building_runs)}
+    assert "incident" not in summary.entities, "a clean run of the whole mesh records no incident"
     lite = open_lite(summary.path, read_only=True)
     try:
         by_name = {

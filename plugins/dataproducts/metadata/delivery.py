@@ -61,11 +61,6 @@ def flush(project: Project, sink: Optional[Sink] = None) -> FlushReport:
     return report
 
 
-def deliver(project: Project, batch_id: str, mcps: Iterable) -> FlushReport:
-    enqueue(project, batch_id, mcps)
-    return flush(project)
-
-
 def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: Optional[str]) -> FlushReport:
     """A run's metadata (its product's catalogue and the run itself) to the outbox, then flush.
 
@@ -107,7 +102,11 @@ def _build_unbuilt(project: Project, outbox: Outbox) -> None:
     from dataproducts.core.mesh import load_mesh
     from dataproducts.metadata.runs import run_batch_mcps
 
-    mesh = load_mesh(project)
+    try:
+        mesh = load_mesh(project)
+    except Exception as exc:
+        log.warning("outbox: %d run records wait to be built; the mesh cannot be loaded now (%s)", len(pending), exc)
+        return
     for path in pending:
         try:
             document = json.loads(path.read_text())
@@ -122,7 +121,7 @@ def _build_unbuilt(project: Project, outbox: Outbox) -> None:
             )
             continue
         outbox.write(document["batch_id"], mcps)
-        path.unlink()
+        path.unlink(missing_ok=True)  # a concurrent flush may have built it too: a harmless second batch
         log.info("outbox: built %s into a batch of %d MCPs", path.name, len(mcps))
 
 

@@ -41,6 +41,11 @@ class AirflowApiError(RuntimeError):
     """Airflow's REST API cannot be used as asked: its message is one line that says why and what to do."""
 
 
+class AirflowUnreachable(AirflowApiError, ConnectionError):
+    """No answer at all (refused, unknown host, timed out): also a ConnectionError, for callers that
+    wait for an Airflow to come up."""
+
+
 class AirflowApi:
     def __init__(self, url: str, token: Optional[str] = None, username: Optional[str] = None, password: Optional[str] = None):
         self.url = url.rstrip("/")
@@ -92,7 +97,7 @@ class AirflowApi:
             raise  # the callers decide about 404, 409 and server errors
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused, unknown host, timed out, not HTTP
             reason = getattr(exc, "reason", exc)
-            raise AirflowApiError(
+            raise AirflowUnreachable(
                 f"cannot reach Airflow at {self.url} ({reason}): is it running there? (--airflow-url or $AIRFLOW_API_URL)"
             ) from None
         try:
