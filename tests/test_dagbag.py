@@ -85,7 +85,10 @@ def test_one_broken_spec_breaks_only_its_own_dag(project_copy, monkeypatch):
     assert expected in broken.description
     assert expected in broken.doc_md and "Fix: use one of" in broken.doc_md
     assert [t.task_id for t in broken.tasks] == ["fix_the_spec"]
-    assert type(broken.timetable).__name__ == "NullTimetable", "a broken spec never runs on its own"
+    assert type(broken.timetable).__name__ == "BrokenSpecTimetable", "it runs once, fails, and so looks failed"
+    assert broken.owner == document["owner"]["team"] and not broken.is_paused_upon_creation
+    assert broken.get_task("fix_the_spec").task_display_name.startswith(f"Fix the spec: {expected}")
+    assert bag.dags[f"{domain}.half_written"].owner == document["owner"]["team"], "the domain's team when the file cannot say"
     assert "is not valid YAML" in bag.dags[f"{domain}.half_written"].description
     for pid in mesh.entries:
         if pid != victim:
@@ -101,3 +104,51 @@ def test_broken_dag_task_fails_with_the_spec_error(project_copy, monkeypatch):
     task = bag.dags[f"{path.parent.name}.{path.stem}"].get_task("fix_the_spec")
     with pytest.raises(RuntimeError, match=r"versoin: unknown field\. Fix: did you mean 'version'\?"):
         task.python_callable()
+
+
+def test_a_broken_spec_runs_once_per_breakage_as_airflow_schedules_and_serializes_it(project_copy, monkeypatch):
+    """Its one run fails, so the DAG looks failed in the DAG list and on the home page."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    path = project_copy / "product_specs" / "inventory" / "listings.yaml"
+    path.write_text(path.read_text().replace("version:", "versoin:", 1))
+    dag = dag_bag(project_copy, monkeypatch).dags["inventory.listings"]
+    timetable = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable  # what the scheduler reads
+    assert type(timetable).__name__ == "BrokenSpecTimetable" and timetable.since == dag.timetable.since
+    assert abs(timetable.since.timestamp() - path.stat().st_mtime) < 2, "since: when the spec broke"
+
+    anytime = TimeRestriction(earliest=None, latest=None, catchup=False)
+    first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=anytime)
+    assert first is not None and first.logical_date == timetable.since
+    before = DataInterval(timetable.since.subtract(days=1), timetable.since.subtract(days=1))
+    assert timetable.next_dagrun_info(last_automated_data_interval=before, restriction=anytime) == first, "ran before it broke"
+    assert timetable.next_dagrun_info(last_automated_data_interval=first.data_interval, restriction=anytime) is None, "once"
+    run_id = timetable.generate_run_id(run_type="scheduled", run_after=first.run_after, data_interval=first.data_interval)
+    assert run_id.startswith("broken_spec__")
+
+
+def test_asset_definitions_carry_owner_table_and_contract_version_wherever_they_are_named(compiled_repo, monkeypatch):
+    """Airflow keeps the definition it parsed last: producers' outlets and consumers' schedules and
+    inlets must agree, or the Assets view would show the extra of whichever file was parsed last."""
+    bag = dag_bag(compiled_repo, monkeypatch)
+    mesh = load_mesh(Project(compiled_repo))
+
+    def assets(condition):
+        if hasattr(condition, "objects"):
+            return [a for o in condition.objects for a in assets(o)]
+        return [condition] if hasattr(condition, "extra") else []
+
+    definitions: dict[str, list[dict]] = {}
+    for pid in mesh.products:
+        dag = bag.dags[pid]
+        named = [*assets(dag.timetable.asset_condition), *(a for t in dag.tasks for a in [*t.inlets, *t.outlets])]
+        for asset in named:
+            definitions.setdefault(asset.name, []).append(asset.extra)
+    assert len(definitions) == sum(len(s.output_ports) for s in mesh.products.values())
+    for name, extras in definitions.items():
+        producer = mesh.products[name.rsplit(".", 1)[0]]
+        port = next(p for p in producer.output_ports if name.endswith("." + p.name))
+        assert extras[0]["owner"] == producer.owner.team and extras[0]["contract_version"] == producer.version
+        assert extras[0]["table"] == f"{producer.domain}.{port.table_name}"
+        assert all(extra == extras[0] for extra in extras), name

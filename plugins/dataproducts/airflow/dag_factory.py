@@ -17,7 +17,7 @@ from typing import Optional
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
 
-from dataproducts.airflow import tasks
+from dataproducts.airflow import broken_spec, tasks
 from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
 from dataproducts.core import naming
@@ -43,12 +43,12 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
 
 def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec) -> DAG:
     if entry.spec is None or entry.errors:
-        return broken_product_dag(entry.product_id, [str(e) for e in entry.errors])
+        return broken_product_dag(mesh, entry.product_id, entry.path, [str(e) for e in entry.errors])
     try:
         return product_dag(mesh, entry.spec, entry.path)
     except Exception as exc:  # a bug of ours must still only cost this one product its DAG
         log.exception("could not build the DAG of %s", entry.product_id)
-        return broken_product_dag(entry.product_id, [f"{entry.path}: the DAG could not be built: {exc!r}"])
+        return broken_product_dag(mesh, entry.product_id, entry.path, [f"{entry.path}: the DAG could not be built: {exc!r}"])
 
 
 def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG:
@@ -56,7 +56,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
     with DAG(
         dag_id=naming.dag_id(spec.id),
         description=spec.name + (f" ({spec.status.value})" if spec.status.value != "active" else ""),
-        schedule=schedule_for(spec),
+        schedule=schedule_for(spec, mesh),
         catchup=False,
         max_active_runs=1,
         tags=naming.dag_tags(spec.domain, spec.tags),
@@ -68,7 +68,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
             task_id="build",
             python_callable=functools.partial(tasks.run_build, spec.id, root),
             pool=mesh.project.warehouse_pool,
-            inlets=input_assets(spec),
+            inlets=input_assets(spec, mesh),
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
         )
         publish = PythonOperator(
@@ -111,36 +111,40 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
     return dag
 
 
-def broken_product_dag(product_id: str, messages: list[str]) -> DAG:
+def broken_product_dag(mesh: Mesh, product_id: str, spec_path: str, messages: list[str]) -> DAG:
+    """Runs nothing but one failing task, once per breakage, so it looks failed (see broken_spec)."""
     domain = product_id.split(".", 1)[0]
     with DAG(
         dag_id=naming.dag_id(product_id),
         description=f"BROKEN SPEC: {messages[0]}"[:500],
-        schedule=None,
+        schedule=broken_spec.BrokenSpecTimetable(broken_spec.mesh_changed_at(mesh)),
         catchup=False,
+        is_paused_upon_creation=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
+        default_args={"owner": broken_spec.owner_of(mesh, product_id, spec_path), "retries": 0},
         doc_md=broken_doc_md(product_id, messages),
     ) as dag:
         PythonOperator(
             task_id="fix_the_spec",
+            task_display_name=broken_spec.task_display_name(messages),
             python_callable=functools.partial(tasks.fail_with_spec_errors, "\n".join(messages)),
         )
     return dag
 
 
-def input_assets(spec: DataProductSpec) -> list[Asset]:
-    return [product_asset(*p.upstream) for p in spec.product_inputs]
+def input_assets(spec: DataProductSpec, mesh: Mesh) -> list[Asset]:
+    return [product_asset(*p.upstream, producer=mesh.products.get(p.upstream[0])) for p in spec.product_inputs]
 
 
 def output_assets(spec: DataProductSpec) -> list[Asset]:
-    return [product_asset(spec.id, port.name) for port in spec.output_ports]
+    return [product_asset(spec.id, port.name, producer=spec) for port in spec.output_ports]
 
 
-def schedule_for(spec: DataProductSpec):
+def schedule_for(spec: DataProductSpec, mesh: Mesh):
     """Cron for products that read no product; the input ports' assets (all or any) otherwise,
     or either of the two when the spec gives a cron as well."""
     cron = _cron(spec)
-    inputs = input_assets(spec)
+    inputs = input_assets(spec, mesh)
     if not inputs:
         return cron
     assets = AssetAny(*inputs) if spec.trigger == "any" else AssetAll(*inputs)
