@@ -87,7 +87,8 @@ def test_one_broken_spec_breaks_only_its_own_dag(project_copy, monkeypatch):
     assert [t.task_id for t in broken.tasks] == ["fix_the_spec"]
     assert type(broken.timetable).__name__ == "BrokenSpecTimetable", "it runs once, fails, and so looks failed"
     assert broken.owner == document["owner"]["team"] and not broken.is_paused_upon_creation
-    assert broken.get_task("fix_the_spec").task_display_name.startswith(f"Fix the spec: {expected}")
+    problem = expected.split(": ", 1)[1]
+    assert broken.get_task("fix_the_spec").task_display_name.startswith(f"Fix the spec: {problem}")
     assert bag.dags[f"{domain}.half_written"].owner == document["owner"]["team"], "the domain's team when the file cannot say"
     assert "is not valid YAML" in bag.dags[f"{domain}.half_written"].description
     for pid in mesh.entries:

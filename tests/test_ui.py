@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+import datetime as dt
 import json
 import os
 import subprocess
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import FIXTURE_MESH, REPO
+from markupsafe import escape
 
 JWT_SECRET = "dataproducts-ui-test-secret-" + "x" * 64  # 64+ bytes: no InsecureKeyLengthWarning
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -93,20 +94,21 @@ def test_page_lists_every_product_by_domain_with_owner_ports_and_links(compiled_
     page = response.text
     assert "<h1>Data mesh</h1>" in page and "Every spec loads and validates." in page
     for domain in mesh.domains():
-        assert f"<h2>Domain {domain}</h2>" in page
+        assert f">Domain {domain}</div>" in page
     for pid, spec in mesh.products.items():
-        row = page.split(f"<tr id='product-{pid}'>", 1)[1].split("</tr>", 1)[0]
+        row = page.split(f'<tr id="product-{pid}">', 1)[1].split("</tr>", 1)[0]
         assert spec.owner.team in row and f"mailto:{spec.owner.contact}" in row
-        assert f"href='/dags/{pid}' target='_top'" in row and spec.version in row
+        assert f'<a class="airflow-link" href="/dags/{pid}"' in row and f"v{spec.version}" in row
         for port in spec.product_inputs:  # a link to the producer's row
-            assert f"<a href='#product-{port.product}'>{port.product}</a>" in row
+            assert f'<a href="#product-{port.product}">{port.product}</a>' in row
         for port in spec.output_ports:
             assert f"{pid}.{port.name}" in row and f"{spec.domain}.{port.table_name}" in row
             assert f"{len(port.contract.columns)} contract column" in row
         for consumer in mesh.consumers_of(pid):
-            assert f"<a href='#product-{consumer}'>{consumer}</a>" in row
+            assert f'<a href="#product-{consumer}">{consumer}</a>' in row
+        assert f'<a class="airflow-link" href="/dags/{pid}" data-product="{pid}">' in page, "a node of the graph"
     assert "when any of pricing.price_ratings.ratings" in page  # advertising.promotion_candidates: trigger any
-    assert "batches" in page and "MCPs waiting" in page
+    assert 'target="_top"' not in page, "Airflow's frame refuses top navigation: links go through data_mesh.js"
 
 
 def test_json_endpoint_returns_the_same_data(compiled_repo, auth_manager):
@@ -143,7 +145,7 @@ def test_backlog_counts_the_outbox(compiled_repo, auth_manager, tmp_path, monkey
     data = get(client_for(compiled_repo), "/dataproducts/api/mesh", token(auth_manager)).json()
     assert data["backlog"] == {"batches": 1, "mcps": 3, "quarantined": []}
     page = get(client_for(compiled_repo), "/dataproducts/", token(auth_manager)).text
-    assert "1 batches, 3 MCPs waiting" in page
+    assert "1 metadata batches (3 MCPs) wait in the outbox" in page
 
     # a batch that cannot be read back is quarantined: shown with its reason, never silently gone
     torn = outbox.write("catalog-<b>torn</b>", mcps)
@@ -175,15 +177,17 @@ def test_broken_spec_is_shown_first_with_every_error(project_copy, auth_manager)
     client = client_for(project_copy)
     page = get(client, "/dataproducts/", token(auth_manager)).text
     assert "1 broken spec</h2>" in page
-    assert page.index("broken spec</h2>") < page.index("<h2>Domain ")  # at the top
-    broken = page.split("<div class='broken'>", 1)[1].split("</div>", 1)[0]
+    assert page.index("broken spec</h2>") < page.index(">Domain ")  # at the top
+    broken = page.split('<section id="broken-specs">', 1)[1].split("</section>", 1)[0]
     for error in errors:
         for part in (error.file, error.field, error.problem, error.fix):
-            assert html.escape(part, quote=True) in broken
-    assert "href='/dags/pricing.market_prices'" in broken
-    assert "<tr id='product-pricing.market_prices'>" not in page  # not among the working products
+            assert str(escape(part)) in broken
+    assert 'href="/dags/pricing.market_prices"' in broken
+    products = page.split('<section id="products">', 1)[1]
+    assert 'id="product-pricing.market_prices"' not in products  # not among the working products
     # its consumer still lists it as input, linked to the broken row
-    assert "<a href='#product-pricing.market_prices'>pricing.market_prices</a>" in page
+    assert '<a href="#product-pricing.market_prices">pricing.market_prices</a>' in products
+    assert 'data-product="pricing.market_prices"' in page, "a (broken) node of the graph, with its consumers' edges"
 
     data = get(client, "/dataproducts/api/mesh", token(auth_manager)).json()
     assert [b["id"] for b in data["broken"]] == ["pricing.market_prices"]
@@ -195,8 +199,8 @@ def test_spec_text_is_escaped(project_copy, auth_manager):
     edit_spec(project_copy, "inventory.listings", lambda d: d.update(description="<script>alert('x')</script> & more"))
     edit_spec(project_copy, "pricing.price_ratings", lambda d: d["owner"].update(team="<img src=x onerror=alert(1)>"))
     page = get(client_for(project_copy), "/dataproducts/", token(auth_manager)).text
-    assert "<script>" not in page and "<img" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+    assert "<script>alert" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # in the broken spec's error text
 
 
@@ -269,8 +273,8 @@ def test_only_products_whose_dag_the_user_may_read_are_shown(project_copy, auth_
     assert market["consumers"] == ["pricing.price_ratings"]  # not advertising.promotion_candidates
     assert not any(i["producer_visible"] for i in market["input_ports"])
     page = get(client, "/dataproducts/", token(auth_manager)).text
-    assert "<a href='#product-inventory.listings'>" not in page and "inventory.listings" in page  # named, not linked
-    assert "<tr id='product-advertising" not in page and "not-semver" not in page
+    assert '<a href="#product-inventory.listings">' not in page and "inventory.listings" in page  # named, not linked
+    assert '<tr id="product-advertising' not in page and "not-semver" not in page
 
 
 # --- the plugin ----------------------------------------------------------------------------
@@ -398,3 +402,92 @@ def test_airflow_loads_the_plugin_from_the_plugins_folder_and_serves_it(compiled
     (listed,) = result["api_plugins"]
     assert listed["fastapi_apps"][0]["url_prefix"] == "/dataproducts"
     assert listed["external_views"][0]["url_route"] == "data-mesh"
+
+
+# --- the operations view ---------------------------------------------------------------------
+
+
+def _run(run_id, state, build_state, business_date, hours_ago, now):
+    at = (now - dt.timedelta(hours=hours_ago)).isoformat()
+    return {
+        "run_id": run_id,
+        "state": state,
+        "run_type": "manual",
+        "run_after": at,
+        "start_date": at,
+        "end_date": at,
+        "partition_key": None,
+        "conf_business_date": None,
+        "note": None,
+        "build_state": build_state,
+        "business_date": business_date,
+    }
+
+
+def test_airflow_facts_become_last_run_business_date_freshness_and_incidents(compiled_repo):
+    from dataproducts.airflow import operations, ui
+
+    now = dt.datetime(2026, 11, 4, 12, tzinfo=dt.UTC)
+    data = ui.mesh_data(compiled_repo)
+    by_id = {p["id"]: p for p in data["products"]}
+    market, listings = by_id["pricing.market_prices"], by_id["inventory.listings"]
+    market_port, listings_port = market["output_ports"][0], listings["output_ports"][0]
+    assert market_port["freshness_hours"] is not None, "the fixture declares an SLA"
+    facts = {
+        "runs": {
+            "pricing.market_prices": [
+                _run("r2", "failed", "failed", "2026-11-04", 1, now),
+                _run("r1", "success", "success", "2026-11-03", 30, now),
+            ],
+            "advertising.promotion_candidates": [_run("r3", "success", "skipped", None, 2, now)],
+        },
+        "publications": {
+            market_port["asset"]: {
+                "published_at": (now - dt.timedelta(hours=30)).isoformat(),
+                "business_date": "2026-11-03",
+                "rows": 71,
+            },
+            listings_port["asset"]: {
+                "published_at": (now - dt.timedelta(hours=1)).isoformat(),
+                "business_date": "2026-11-04",
+                "rows": 411,
+            },
+        },
+    }
+    operations.attach(data, facts, now, airflow_base="/airflow")
+    assert market["last_run"]["state"] == "failed" and market["last_run"]["url"] == "/airflow/dags/pricing.market_prices/runs/r2"
+    assert market["last_built"]["business_date"] == "2026-11-03", "the date it last built, not the one that failed"
+    assert [i["title"] for i in market["incidents"]] == ["the last run failed building 2026-11-04"]
+    assert market_port["freshness"]["state"] == ("stale" if market_port["freshness_hours"] < 30 else "fresh")
+    assert listings_port["freshness"]["state"] == "fresh" and listings_port["freshness"]["rows"] == 411
+    assert by_id["inventory.vehicle_catalog"]["output_ports"][0]["freshness"]["state"] == "never"
+    candidates = by_id["advertising.promotion_candidates"]
+    assert candidates["last_built"] is None and candidates["incidents"] == [], "a skipped build is neither built nor failed"
+    assert data["summary"]["failed"] == 1 and data["summary"]["incidents"] == 1
+    page = ui.render_page(data, "admin", now)
+    assert 'href="/airflow/dags/pricing.market_prices/runs/r2"' in page and "build skipped (waiting for inputs)" in page
+
+
+def test_the_page_still_shows_the_mesh_when_airflows_database_cannot_be_read(compiled_repo, auth_manager, monkeypatch):
+    from dataproducts.airflow import operations
+
+    def unreadable(*args):
+        raise RuntimeError("no such table: dag_run")
+
+    monkeypatch.setattr(operations, "read_facts", unreadable)
+    client = client_for(compiled_repo)
+    response = get(client, "/dataproducts/", token(auth_manager))
+    assert response.status_code == 200 and "Run states are not shown" in response.text and "no such table" in response.text
+    data = get(client, "/dataproducts/api/mesh", token(auth_manager)).json()
+    assert "no such table" in data["runs_error"] and len(data["products"]) == len(load(compiled_repo).products)
+    assert all(p["last_run"] is None for p in data["products"])
+
+
+def test_quality_scores_are_shown_where_they_exist(compiled_repo):
+    from dataproducts.airflow import ui
+
+    data = ui.mesh_data(compiled_repo)
+    assert "<th>Quality</th>" not in ui.render_page(data), "no column without any score"
+    data["products"][0]["quality"] = {"score": 0.87, "parts": {"ownership": 1.0}}
+    page = ui.render_page(data)
+    assert "<th>Quality</th>" in page and "0.87" in page and "ownership: 1.0" in page

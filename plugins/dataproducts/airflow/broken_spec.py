@@ -95,8 +95,8 @@ def owner_of(mesh: Mesh, product_id: str, spec_path: str) -> str:
     return teams.most_common(1)[0][0] if teams else domain
 
 
-def task_display_name(messages: list[str]) -> str:
-    """The first error, short enough for Airflow's task lists."""
-    first = (messages[0] if messages else "the spec is broken").splitlines()[0]
+def task_display_name(spec_path: str, messages: list[str]) -> str:
+    """The first error without the file name (the DAG is that file's), short enough for task lists."""
+    first = (messages[0] if messages else "the spec is broken").splitlines()[0].removeprefix(f"{spec_path}: ")
     text = f"Fix the spec: {first}"
     return text if len(text) <= 200 else text[:199] + "…"

@@ -126,7 +126,7 @@ def broken_product_dag(mesh: Mesh, product_id: str, spec_path: str, messages: li
     ) as dag:
         PythonOperator(
             task_id="fix_the_spec",
-            task_display_name=broken_spec.task_display_name(messages),
+            task_display_name=broken_spec.task_display_name(spec_path, messages),
             python_callable=functools.partial(tasks.fail_with_spec_errors, "\n".join(messages)),
         )
     return dag

@@ -1,11 +1,18 @@
-"""The "Data mesh" page in Airflow's UI: every product by domain, broken specs first, the metadata backlog.
+"""The "Data mesh" page in Airflow's UI: an operations view of every product, broken specs first.
 
 A FastAPI app that the plugin (dataproducts.airflow.plugin) mounts under Airflow's api-server at
 /dataproducts:
 
-    GET /dataproducts/          server-side HTML (no JavaScript, no build); every value from a spec
-                                is data and goes through html.escape
-    GET /dataproducts/api/mesh  the same data as JSON (products, broken, backlog) for scripts
+    GET /dataproducts/          the page: per product its last run, the business date it built,
+                                freshness against its SLA, open incidents and the quality score
+                                where one exists (dataproducts.airflow.operations), the product
+                                graph as server-side SVG (dataproducts.airflow.mesh_graph), broken
+                                specs with every error. Jinja2 templates in templates/ with
+                                autoescape: every value from a spec or from Airflow is data.
+    GET /dataproducts/api/mesh  the same data as JSON for scripts
+
+Airflow shows the page in a sandboxed iframe (Browse > Data mesh); templates/data_mesh.js makes
+its links to DAGs and runs open in Airflow itself and adopts Airflow's colours (light or dark).
 
 The mesh is loaded per request (dataproducts.core.mesh.load_mesh, tens of milliseconds), so the page
 always shows the specs on disk, including specs too broken to become a working DAG. Nothing is
@@ -42,7 +49,8 @@ Authentication and authorisation (checked against apache-airflow 3.3.2's source)
 
 from __future__ import annotations
 
-import html
+import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -53,6 +61,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dataproducts.airflow import mesh_graph, operations
 from dataproducts.core import naming
 
 log = logging.getLogger(__name__)
@@ -181,6 +190,20 @@ def mesh_data(
     return data
 
 
+def with_operations(data: dict[str, Any], airflow_base: str = "") -> None:
+    """Adds what Airflow knows (last runs, business dates, freshness, incidents); a database that
+    cannot be read leaves the spec data and says why under 'runs_error'."""
+    dag_ids = [p["dag_id"] for p in data["products"]] + [b["dag_id"] for b in data["broken"]]
+    ports = [port["asset"] for p in data["products"] for port in p["output_ports"]]
+    try:
+        facts = operations.read_facts(dag_ids, ports)
+    except Exception as exc:
+        log.exception("could not read runs from Airflow's database")
+        data["runs_error"] = f"Airflow's database could not be read: {exc!r}"
+        facts = {}
+    operations.attach(data, facts, dt.datetime.now(dt.UTC), airflow_base)
+
+
 def _backlog(project) -> dict[str, Any]:
     try:
         from dataproducts.metadata.delivery import outbox_for
@@ -229,162 +252,61 @@ def _output_port(spec, port) -> dict[str, Any]:
 
 # --- the page -------------------------------------------------------------------------------
 
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _anchor(pid: str) -> str:
-    return "product-" + pid
+@functools.cache
+def _templates():
+    import jinja2
 
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.2rem;color:#1f2328;font-size:14px}
-h1{font-size:1.5rem;margin:0 0 .3rem}h2{font-size:1.15rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #d0d7de}
-.muted{color:#656d76}.summary span{margin-right:1.2rem}
-table{border-collapse:collapse;width:100%;margin:.3rem 0 1rem;table-layout:fixed}
-th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f6f8fa;font-weight:600}tr:target td{background:#fff8c5}
-ul{margin:0;padding-left:1.1rem}code{font-size:.92em}
-.broken{border:2px solid #cf222e;background:#ffebe9;padding:.6rem 1rem;margin:.8rem 0}
-.broken h2{color:#cf222e;border:0;margin-top:.2rem}.broken table{background:#fff}
-.ok{border:1px solid #1a7f37;background:#dafbe1;padding:.4rem 1rem;margin:.8rem 0}
-.warn{border:1px solid #9a6700;background:#fff8c5;padding:.4rem 1rem;margin:.8rem 0}
-.status{display:inline-block;border-radius:1em;padding:0 .5em;font-size:.85em;border:1px solid #d0d7de}
-.status-active{background:#dafbe1}.status-draft{background:#ddf4ff}.status-deprecated{background:#ffebe9}
-a{color:#0969da}
-"""
-
-
-def render_page(data: dict[str, Any], user_name: str = "") -> str:
-    products, broken, backlog = data["products"], data["broken"], data["backlog"]
-    out = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(TITLE)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{esc(TITLE)}</h1>",
-        "<p class='summary muted'>",
-        f"<span>{len(products)} products in {len({p['domain'] for p in products})} domains</span>",
-        f"<span>{len(broken)} broken specs</span>",
-        f"<span>metadata outbox: {_backlog_text(backlog)}</span>",
-        f"<span>signed in as {esc(user_name)}</span>" if user_name else "",
-        "<span><a href='api/mesh'>JSON</a></span></p>",
-    ]
-    if data.get("load_error"):
-        out.append(f"<div class='broken'><h2>The mesh could not be loaded</h2><p>{esc(data['load_error'])}</p></div>")
-    out.append(_render_broken(broken))
-    if backlog.get("error"):
-        out.append(f"<div class='warn'>{esc(backlog['error'])}</div>")
-    elif backlog.get("batches"):
-        out.append(
-            f"<div class='warn'>{esc(backlog['batches'])} metadata batches ({esc(backlog['mcps'])} MCPs) wait in the outbox "
-            "for DataHub; the catalogue sync DAG retries them (<code>dataproducts metadata status</code>).</div>"
-        )
-    if backlog.get("quarantined"):
-        out.append(
-            f"<div class='warn'>{len(backlog['quarantined'])} metadata batches are quarantined (unreadable, not sent): "
-            + "; ".join(f"{esc(q['batch'])}: {esc(q['reason'])}" for q in backlog["quarantined"])
-            + " (<code>dataproducts metadata quarantine list|show|retry|drop</code>).</div>"
-        )
-    domains = sorted({p["domain"] for p in products})
-    if not domains and not data.get("load_error"):
-        out.append("<p class='muted'>No products to show (none in the project, or none whose DAG you may read).</p>")
-    for domain in domains:
-        out.append(f"<h2>Domain {esc(domain)}</h2>")
-        out.append(_render_products([p for p in products if p["domain"] == domain]))
-    out.append(f"<p class='muted'>Specs from {esc(data['project'])}/product_specs, loaded for this request.</p>")
-    out.append("</body></html>")
-    return "".join(out)
-
-
-def _backlog_text(backlog: dict[str, Any]) -> str:
-    if backlog.get("error"):
-        return "unreadable"
-    quarantined = f", {len(backlog['quarantined'])} quarantined" if backlog.get("quarantined") else ""
-    return f"{esc(backlog['batches'])} batches, {esc(backlog['mcps'])} MCPs waiting{quarantined}"
-
-
-def _dag_link(item: dict[str, Any]) -> str:
-    # target=_top: inside Airflow's plugin iframe the DAG page must replace the whole UI
-    return f"<a href='{esc(item['dag_url'])}' target='_top' title='{esc(item['dag_id'])}'>DAG</a>"
-
-
-def _render_broken(broken: list[dict[str, Any]]) -> str:
-    if not broken:
-        return "<div class='ok'>Every spec loads and validates.</div>"
-    rows = []
-    for item in broken:
-        for i, err in enumerate(item["errors"]):
-            first = i == 0
-            span = len(item["errors"])
-            head = (
-                f"<td rowspan='{span}' id='{esc(_anchor(item['id']))}'><b>{esc(item['id'])}</b><br>{_dag_link(item)}</td>"
-                if first
-                else ""
-            )
-            rows.append(
-                f"<tr>{head}<td><code>{esc(err['file'])}</code></td><td><code>{esc(err['field'] or '')}</code></td>"
-                f"<td>{esc(err['problem'])}</td><td>{esc(err['fix'])}</td></tr>"
-            )
-    return (
-        f"<div class='broken'><h2>{len(broken)} broken spec{'s' if len(broken) != 1 else ''}</h2>"
-        "<p>These products run nothing until their spec is fixed (their DAG's only task fails with the same words);"
-        " every other product keeps running.</p>"
-        "<table><tr><th style='width:15%'>product</th><th style='width:18%'>file</th><th style='width:14%'>field</th>"
-        "<th style='width:28%'>problem</th><th>fix</th></tr>" + "".join(rows) + "</table></div>"
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True
     )
+    env.filters["when"] = _when
+    env.filters["ago"] = _ago
+    return env
 
 
-def _render_products(products: list[dict[str, Any]]) -> str:
-    rows = []
-    for p in products:
-        inputs = "".join(f"<li>{_render_input(i)}</li>" for i in p["input_ports"]) or "<li class='muted'>none</li>"
-        outputs = "".join(f"<li>{_render_output(o)}</li>" for o in p["output_ports"])
-        consumers = (
-            "".join(f"<li><a href='#{esc(_anchor(c))}'>{esc(c)}</a></li>" for c in p["consumers"])
-            or "<li class='muted'>none</li>"
-        )
-        tags = " ".join(f"<code>{esc(t)}</code>" for t in p["tags"])
-        rows.append(
-            f"<tr id='{esc(_anchor(p['id']))}'>"
-            f"<td><b>{esc(p['id'])}</b> &middot; {_dag_link(p)}<br>{esc(p['name'])}<br><span class='muted'>{esc(p['description'])}</span>"
-            f"{'<br>' + tags if tags else ''}<br><span class='muted'><code>{esc(p['file'])}</code></span></td>"
-            f"<td>{esc(p['owner']['team'])}<br><a href='mailto:{esc(p['owner']['contact'])}'>{esc(p['owner']['contact'])}</a></td>"
-            f"<td>{esc(p['version'])}<br><span class='status status-{esc(p['status'])}'>{esc(p['status'])}</span></td>"
-            f"<td>{esc(p['schedule']['summary'])}</td>"
-            f"<td><ul>{inputs}</ul></td><td><ul>{outputs}</ul></td><td><ul>{consumers}</ul></td></tr>"
-        )
+def render_page(data: dict[str, Any], user_name: str = "", now: Optional[dt.datetime] = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    products = data["products"]
+    if "summary" not in data:
+        operations.attach(data, {}, now)
+    domains = [(d, [p for p in products if p["domain"] == d]) for d in sorted({p["domain"] for p in products})]
     return (
-        "<table><tr><th style='width:20%'>product</th><th style='width:11%'>owner</th><th style='width:6%'>version</th>"
-        "<th style='width:9%'>schedule</th><th style='width:17%'>input ports</th><th style='width:18%'>output ports</th>"
-        "<th>consumers</th></tr>" + "".join(rows) + "</table>"
-    )
-
-
-def _render_input(port: dict[str, Any]) -> str:
-    name = f"<b>{esc(port['name'])}</b>: "
-    if "source" in port:
-        src = port["source"]
-        system = f" ({esc(src['system'])})" if src.get("system") else ""
-        return f"{name}source <code>{esc(src['schema'])}.{esc(src['table'])}</code>{system}"
-    producer = esc(port["product"])
-    if port["producer_visible"]:
-        producer = f"<a href='#{esc(_anchor(port['product']))}'>{producer}</a>"
-    return f"{name}{producer} <code>{esc(port['port'])}</code>"
-
-
-def _render_output(port: dict[str, Any]) -> str:
-    fresh = f", fresh within {esc(format(port['freshness_hours'], 'g'))} h" if port["freshness_hours"] is not None else ""
-    return (
-        f"<b>{esc(port['name'])}</b>: asset <code>{esc(port['asset'])}</code>, table <code>{esc(port['table'])}</code>, "
-        f"{esc(port['columns'])} contract column{'s' if port['columns'] != 1 else ''}{fresh}"
+        _templates()
+        .get_template("data_mesh.html")
+        .render(
+            title=TITLE,
+            user_name=user_name,
+            now=now.isoformat(),
+            domains=domains,
+            graph=mesh_graph.layout(products, data["broken"]),
+            show_quality=any(p.get("quality") is not None for p in products),
+            **data,
+        )
     )
 
 
 def _forbidden_page(detail: str) -> str:
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(TITLE)}</title><style>{CSS}</style></head>"
-        f"<body><h1>{esc(TITLE)}</h1><div class='broken'><p>{esc(detail)}: you need read access to DAGs to see the data mesh.</p></div></body></html>"
-    )
+    return _templates().get_template("forbidden.html").render(title=TITLE, detail=detail)
+
+
+def _when(iso: Optional[str]) -> str:
+    """An ISO timestamp as Airflow's lists show it (UTC)."""
+    if not iso:
+        return ""
+    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(iso: Optional[str]) -> str:
+    if not iso:
+        return ""
+    seconds = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(iso)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -395,7 +317,10 @@ def create_app(project_root: Optional[Path] = None) -> FastAPI:
     app = FastAPI(title="Data products", docs_url=None, redoc_url=None, openapi_url=None)
 
     def load(user) -> dict[str, Any]:
-        return mesh_data(project_root, lambda ids: readable_dag_ids(user, ids), airflow_base_path())
+        base = airflow_base_path()
+        data = mesh_data(project_root, lambda ids: readable_dag_ids(user, ids), base)
+        with_operations(data, base)
+        return data
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Depends(_bearer)):
