@@ -91,7 +91,8 @@ def owner_of(mesh: Mesh, product_id: str, spec_path: str) -> str:
     except Exception:  # unreadable or half-written: the file cannot tell
         pass
     domain = product_id.split(".", 1)[0]
-    teams = Counter(spec.owner.team for spec in mesh.products.values() if spec.domain == domain)
+    entries = mesh.entries.values() if isinstance(mesh.entries, dict) else mesh.entries
+    teams = Counter(e.spec.owner.team for e in entries if e.spec is not None and e.domain == domain)
     return teams.most_common(1)[0][0] if teams else domain
 
 
