@@ -153,3 +153,15 @@ def test_asset_definitions_carry_owner_table_and_contract_version_wherever_they_
         assert extras[0]["owner"] == producer.owner.team and extras[0]["contract_version"] == producer.version
         assert extras[0]["table"] == f"{producer.domain}.{port.table_name}"
         assert all(extra == extras[0] for extra in extras), name
+
+
+def test_manual_runs_take_the_business_date_and_full_refresh_from_airflows_trigger_form(compiled_repo, monkeypatch):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dag_bag(compiled_repo, monkeypatch).dags["inventory.listings"]
+    date, refresh = dag.params.get_param("business_date"), dag.params.get_param("full_refresh")
+    assert date.schema["format"] == "date" and date.schema["title"] == "Business date", "a date picker in the form"
+    assert refresh.schema["type"] == "boolean" and refresh.value is False
+    assert date.resolve("2026-11-03") == "2026-11-03" and date.resolve(None) is None and refresh.resolve(True) is True
+    with pytest.raises(ParamValidationError):
+        date.resolve("yesterday")

@@ -33,9 +33,14 @@ RUN_ONE_DAG = textwrap.dedent(
     from airflow.dag_processing.dagbag import DagBag
     bag = DagBag(dag_folder=sys.argv[1])
     assert not bag.import_errors, bag.import_errors
-    run = bag.dags[sys.argv[2]].test(run_conf={"business_date": sys.argv[3]})
+    conf = {"business_date": sys.argv[3], **(json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})}
+    run = bag.dags[sys.argv[2]].test(run_conf=conf)
     print("TASKS", json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
     print("RUN_STATE", run.state)
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        print("NOTE", json.dumps(session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one().note))
     """
 )
 
@@ -81,10 +86,12 @@ def runner(tmp_path, compiled_repo, prepared):
     shutil.copy2(prepared / "state" / "warehouse.duckdb", state / "warehouse.duckdb")
     run = _runner(_environment(home, root, state))
 
-    def run_dag(extra_env=None) -> str:
-        out = run([sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE], extra_env)
+    def run_dag(extra_env=None, conf=None) -> str:
+        args = [sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE, json.dumps(conf or {})]
+        out = run(args, extra_env)
         run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
         run_dag.output = out  # the tasks' logs included
+        run_dag.note = json.loads(out.rsplit("NOTE ", 1)[1].splitlines()[0])
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
     run_dag.root, run_dag.state, run_dag.cli = (
@@ -145,6 +152,7 @@ def test_an_incident_only_after_a_failure_and_the_next_success_resolves_it(runne
     repair = change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
     assert runner() == "failed"
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
+    assert runner.note == f"Business date {DATE}: failed"
     ((urn, incident),) = incidents(runner.state).items()
     assert incident["status"]["state"] == "ACTIVE"
     assert "not_null_listings_listing_id" in incident["description"]
@@ -234,3 +242,15 @@ def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):
         assert not [urn for urn, _ in received if urn.startswith("urn:li:incident:")]
     finally:
         gms.stop()
+
+
+def test_a_manual_run_with_full_refresh_from_the_trigger_form_recreates_the_tables(runner):
+    """The trigger form's fields are DAG params; they reach the build as the run's conf."""
+    import duckdb
+
+    assert runner() == "success"
+    assert runner(conf={"business_date": "2026-11-04", "full_refresh": True}) == "success"
+    with duckdb.connect(str(runner.state / "warehouse.duckdb"), read_only=True) as db:
+        dates = {str(d) for (d,) in db.execute("select distinct business_date from inventory.listings").fetchall()}
+    assert dates == {"2026-11-04"}, "a full refresh keeps only the date it built"
+    assert runner.note == "Business date 2026-11-04 (full refresh)", "the run's note says what it built"

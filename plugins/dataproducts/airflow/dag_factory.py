@@ -20,6 +20,7 @@ from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, Cro
 from dataproducts.airflow import broken_spec, tasks
 from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
+from dataproducts.airflow.params import trigger_params
 from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.mesh_cache import DomainSlice, load_domain_cached
@@ -63,6 +64,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
         owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
         default_args={"owner": spec.owner.team, "retries": 0},
         doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),
+        params=trigger_params(spec),
     ) as dag:
         build = PythonOperator(
             task_id="build",

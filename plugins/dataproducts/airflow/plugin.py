@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from dataproducts.airflow import ui
+from dataproducts.airflow import run_labels, ui
 from dataproducts.airflow.broken_spec import BrokenSpecTimetable
 
 ENTRY_POINT_GROUP = "airflow.plugins"
@@ -31,6 +31,7 @@ ENTRY_POINT_VALUE = "dataproducts.airflow.plugin:DataProductsPlugin"
 class DataProductsPlugin(AirflowPlugin):
     name = "dataproducts"
     fastapi_apps = [{"app": ui.app, "url_prefix": ui.URL_PREFIX, "name": "Data products"}]
+    listeners = [run_labels]  # notes every product run with the business date it built
     timetables = [BrokenSpecTimetable]  # broken specs' DAGs: the scheduler must deserialize it
     external_views = [
         {

@@ -12,6 +12,7 @@ from typing import Any
 
 import pendulum
 
+from dataproducts.airflow.params import FULL_REFRESH
 from dataproducts.core import contract, naming
 from dataproducts.core.business_date import CONF_KEY, resolve_business_date
 from dataproducts.core.errors import SpecErrors
@@ -72,6 +73,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             work_dir,
             [p.table_name for p in spec.output_ports],
             log,
+            full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
         )
         built = _built(business_date, result, contract.check_columns(spec, result.columns), work_dir)
         if any(not c["passed"] for c in built["contract_checks"]):

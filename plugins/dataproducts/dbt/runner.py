@@ -93,10 +93,14 @@ def build(
     work_dir: Path,
     output_tables: list[str],
     logger: logging.Logger = log,
+    full_refresh: bool = False,
 ) -> BuildResult:
+    """dbt build of the selection for one business date; full_refresh recreates the tables
+    (dbt's --full-refresh: only this date's rows remain)."""
     warehouse_env(project)
     variables = json.dumps({"business_date": business_date.isoformat()})
-    args = dbt_args(project, "build", dbt_project, work_dir, ["--select", *select, "--vars", variables])
+    extra = ["--select", *select, "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
+    args = dbt_args(project, "build", dbt_project, work_dir, extra)
     result = invoke(args, logger)
     outcome = _build_result(result)
     if result.exception is not None:

@@ -1,0 +1,34 @@
+"""What Airflow's trigger form asks for when someone runs a product by hand.
+
+DAG params become the form's fields: the business date as a date picker (`format: date`) and a
+full refresh as a switch. The form sends them as the run's conf, where the build task reads the
+date like any other conf date (dataproducts.core.business_date) and the switch from the params.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param
+
+from dataproducts.core.business_date import CONF_KEY
+from dataproducts.core.spec import DataProductSpec
+
+FULL_REFRESH = "full_refresh"
+
+
+def trigger_params(spec: DataProductSpec) -> dict[str, Param]:
+    return {
+        CONF_KEY: Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            pattern=r"^\d{4}-\d{2}-\d{2}$",  # Airflow checks no format; a month 13 fails when the run starts
+            title="Business date",
+            description=f"The day to build. Empty: the run's own date (its partition key, else yesterday in {spec.timezone}).",
+        ),
+        FULL_REFRESH: Param(
+            False,
+            type="boolean",
+            title="Full refresh",
+            description="Recreate the product's tables (dbt --full-refresh): only this date's rows remain.",
+        ),
+    }
