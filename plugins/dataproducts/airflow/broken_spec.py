@@ -23,7 +23,8 @@ import yaml
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
 if TYPE_CHECKING:  # the plugin imports this module in every Airflow process: keep it light
-    from dataproducts.core.mesh import Mesh
+    from dataproducts.core.mesh_cache import DomainSlice
+    from dataproducts.core.project import Project
 
 RUN_ID_PREFIX = "broken_spec"
 
@@ -71,17 +72,16 @@ class BrokenSpecTimetable(Timetable):
         return super().generate_run_id(run_type=run_type, run_after=run_after, data_interval=data_interval, **extra)
 
 
-def mesh_changed_at(mesh: Mesh) -> dt.datetime:
+def mesh_changed_at(project: Project) -> dt.datetime:
     """The newest modification of what a spec's validity depends on: every spec and dbt manifest."""
     from dataproducts.core.loader import spec_files
 
-    project = mesh.project
     paths = [*spec_files(project.specs_dir), *project.dbt_dir.glob("*/target/manifest.json")]
     newest = max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
     return dt.datetime.fromtimestamp(int(newest), tz=dt.UTC)
 
 
-def owner_of(mesh: Mesh, product_id: str, spec_path: str) -> str:
+def owner_of(mesh: DomainSlice, product_id: str, spec_path: str) -> str:
     """The team the broken file names as owner, else the domain's usual owner, else the domain."""
     try:
         document = yaml.safe_load((mesh.project.root / spec_path).read_text(encoding="utf-8"))
@@ -91,8 +91,7 @@ def owner_of(mesh: Mesh, product_id: str, spec_path: str) -> str:
     except Exception:  # unreadable or half-written: the file cannot tell
         pass
     domain = product_id.split(".", 1)[0]
-    entries = mesh.entries.values() if isinstance(mesh.entries, dict) else mesh.entries
-    teams = Counter(e.spec.owner.team for e in entries if e.spec is not None and e.domain == domain)
+    teams = Counter(e.spec.owner.team for e in mesh.entries if e.spec is not None and e.domain == domain)
     return teams.most_common(1)[0][0] if teams else domain
 
 

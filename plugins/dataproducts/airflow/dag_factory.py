@@ -113,13 +113,13 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
     return dag
 
 
-def broken_product_dag(mesh: Mesh, product_id: str, spec_path: str, messages: list[str]) -> DAG:
+def broken_product_dag(mesh: DomainSlice, product_id: str, spec_path: str, messages: list[str]) -> DAG:
     """Runs nothing but one failing task, once per breakage, so it looks failed (see broken_spec)."""
     domain = product_id.split(".", 1)[0]
     with DAG(
         dag_id=naming.dag_id(product_id),
         description=f"BROKEN SPEC: {messages[0]}"[:500],
-        schedule=broken_spec.BrokenSpecTimetable(broken_spec.mesh_changed_at(mesh)),
+        schedule=broken_spec.BrokenSpecTimetable(broken_spec.mesh_changed_at(mesh.project)),
         catchup=False,
         is_paused_upon_creation=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
@@ -134,15 +134,15 @@ def broken_product_dag(mesh: Mesh, product_id: str, spec_path: str, messages: li
     return dag
 
 
-def input_assets(spec: DataProductSpec, mesh: Mesh) -> list[Asset]:
-    return [product_asset(*p.upstream, producer=mesh.products.get(p.upstream[0])) for p in spec.product_inputs]
+def input_assets(spec: DataProductSpec, mesh: DomainSlice) -> list[Asset]:
+    return [product_asset(*p.upstream, producer=mesh.product(p.upstream[0])) for p in spec.product_inputs]
 
 
 def output_assets(spec: DataProductSpec) -> list[Asset]:
     return [product_asset(spec.id, port.name, producer=spec) for port in spec.output_ports]
 
 
-def schedule_for(spec: DataProductSpec, mesh: Mesh):
+def schedule_for(spec: DataProductSpec, mesh: DomainSlice):
     """Cron for products that read no product; the input ports' assets (all or any) otherwise,
     or either of the two when the spec gives a cron as well."""
     cron = _cron(spec)

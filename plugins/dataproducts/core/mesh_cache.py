@@ -23,9 +23,9 @@ import os
 import shutil
 import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from pydantic import BaseModel
 
@@ -47,9 +47,15 @@ class DomainSlice:
     domain: str
     entries: list[LoadedSpec]  # sorted by product id, broken specs included
     consumers: dict[str, list[str]]  # product id -> the products that read it (anywhere in the mesh)
+    producers: dict[str, DataProductSpec] = field(default_factory=dict)  # other domains' products it reads
 
     def consumers_of(self, product_id: str) -> list[str]:
         return list(self.consumers.get(product_id, []))
+
+    def product(self, product_id: str) -> Optional[DataProductSpec]:
+        """A valid product of this domain, or of another one that this domain reads."""
+        own = next((e.spec for e in self.entries if e.product_id == product_id and e.ok), None)
+        return own or self.producers.get(product_id)
 
 
 def load_domain_cached(project: Project, domain: str) -> DomainSlice:
@@ -81,7 +87,9 @@ def load_mesh_cached(project: Project) -> Mesh:
 
 def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
     entries = mesh.in_domain(domain)
-    return DomainSlice(mesh.project, domain, entries, {e.product_id: mesh.consumers_of(e.product_id) for e in entries})
+    read = {port.upstream[0] for e in entries if e.spec for port in e.spec.product_inputs}
+    producers = {pid: mesh.products[pid] for pid in sorted(read) if pid in mesh.products and mesh.products[pid].domain != domain}
+    return DomainSlice(mesh.project, domain, entries, {e.product_id: mesh.consumers_of(e.product_id) for e in entries}, producers)
 
 
 def fingerprint(project: Project) -> str:
@@ -179,6 +187,7 @@ def _slice_to_json(part: DomainSlice) -> dict:
             for entry in part.entries
         ],
         "consumers": part.consumers,
+        "producers": {pid: spec.model_dump(mode="json", exclude_unset=True) for pid, spec in part.producers.items()},
     }
 
 
@@ -194,7 +203,8 @@ def _slice_from_json(project: Project, data: dict) -> DomainSlice:
         )
         for item in data["entries"]
     ]
-    return DomainSlice(project, data["domain"], entries, {k: list(v) for k, v in data["consumers"].items()})
+    producers = {pid: trusted(DataProductSpec, spec) for pid, spec in data.get("producers", {}).items()}
+    return DomainSlice(project, data["domain"], entries, {k: list(v) for k, v in data["consumers"].items()}, producers)
 
 
 # ------------------------------------------------------------------------------------------------
