@@ -1,4 +1,6 @@
-"""The Airflow plugin of dataproducts: the "Data mesh" page (dataproducts.airflow.ui) in Airflow's UI.
+"""The Airflow plugin of dataproducts: the "Data mesh" page (dataproducts.airflow.ui) in Airflow's UI,
+the timetable of broken specs' DAGs (dataproducts.airflow.broken_spec) and the DAG-run listener
+that notes every run's business date (dataproducts.airflow.run_labels).
 
 Mounts the page's FastAPI app under the api-server at /dataproducts and adds "Data mesh" to the
 Browse menu (an external view with a url_route: Airflow's UI shows it in an iframe at
