@@ -253,3 +253,19 @@ def test_every_run_is_labelled_with_the_business_date_it_built(airflow):
     for dag_id, note in ((BUILDS, f"Business date {DATE}"), (FAILS, f"Business date {DATE}: failed")):
         (run,) = airflow.api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=1, order_by="-run_after")["dag_runs"]
         assert run["note"] == note, dag_id
+
+
+def test_the_trigger_form_asks_for_the_business_date_and_a_full_refresh(airflow, signed_in):
+    from selenium.webdriver.common.by import By
+
+    browser = signed_in
+    browser.switch_to.default_content()
+    browser.get(f"{airflow.url}/dags/{BUILDS}")
+    wait(browser, lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Trigger']"))[0].click()
+    dialog = wait(
+        browser, lambda: [d for d in browser.find_elements(By.CSS_SELECTOR, "[role=dialog]") if "Business date" in d.text]
+    )[0]
+    assert "Full refresh" in dialog.text and "The day to build" in dialog.text
+    assert dialog.find_elements(By.CSS_SELECTOR, "input[type=date]"), "a date picker"
+    time.sleep(1)
+    print("screenshot:", shot(browser, "06-trigger-form"))
