@@ -165,3 +165,22 @@ def test_manual_runs_take_the_business_date_and_full_refresh_from_airflows_trigg
     assert date.resolve("2026-11-03") == "2026-11-03" and date.resolve(None) is None and refresh.resolve(True) is True
     with pytest.raises(ParamValidationError):
         date.resolve("yesterday")
+
+
+def test_tasks_retry_as_airflows_default_task_retries_says(compiled_repo):
+    """Retries are the deployment's choice ([core] default_task_retries; the production stack sets
+    3), not fixed by the factory. Read in a fresh process: Airflow reads the default at import."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from airflow.dag_processing.dagbag import DagBag\n"
+        "bag = DagBag(dag_folder=sys.argv[1])\n"
+        "print(json.dumps({t.task_id: t.retries for t in bag.dags['pricing.market_prices'].tasks}))\n"
+    )
+    env = {**os.environ, "DATAPRODUCTS_HOME": str(compiled_repo), "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(compiled_repo / "dags")], env=env, capture_output=True, text=True, check=True
+    )
+    assert yaml.safe_load(done.stdout.strip().splitlines()[-1]) == {"build": 3, "publish": 3, "emit_metadata": 3}

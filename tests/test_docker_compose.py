@@ -304,6 +304,35 @@ def test_airflow_healthchecks_like_the_official_file(services: dict) -> None:
     assert services["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"
 
 
+def test_compose_runs_the_same_production_stack_as_the_demo_and_its_tests(compose: dict, services: dict, tmp_path) -> None:
+    """`./run demo --stack celery` and tests/production start the stack with the settings in
+    dataproducts.ops.celery_stack; docker-compose.yaml must give Airflow the same ones."""
+    from dataproducts.core.project import Project
+    from dataproducts.ops.celery_stack import (
+        LOCAL_ONLY_SETTINGS,
+        PRODUCTION_SETTINGS,
+        WAREHOUSE_POOL_SLOTS,
+        CeleryStack,
+        StackSettings,
+    )
+
+    env = {k: str(v) for k, v in compose["x-airflow-common"]["environment"].items()}
+    differing = {k: (v, env.get(k)) for k, v in PRODUCTION_SETTINGS.items() if env.get(k) != v}
+    assert not differing, f"docker-compose.yaml differs from PRODUCTION_SETTINGS (stack, compose): {differing}"
+    stack_keys = set(CeleryStack(Project(tmp_path), tmp_path / "home", StackSettings()).stack_env())
+    assert not (stack_keys - LOCAL_ONLY_SETTINGS) - set(env), "settings the stack gives Airflow that compose does not"
+    assert env["DATAPRODUCTS_PG_ROLE_PREFIX"] == StackSettings().role_prefix
+    script = "\n".join(services["airflow-init"]["command"])
+    assert re.search(rf"airflow pools set dataproducts_warehouse {WAREHOUSE_POOL_SLOTS}\b", script)
+    assert script.index("dataproducts compile") < script.index("dataproducts warehouse provision")
+    for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+        required, _ = _variables(env[key])
+        assert required, f"{key} must be one secret from .env for every container, without a default"
+    for name in AIRFLOW_SERVICES:  # the stack starts an exited component again; so must compose
+        if name != "airflow-init":
+            assert services[name].get("restart") == "always", name
+
+
 # ----------------------------------------------------------------------------- DataHub
 
 

@@ -62,7 +62,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
         max_active_runs=1,
         tags=naming.dag_tags(spec.domain, spec.tags),
         owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
-        default_args={"owner": spec.owner.team, "retries": 0},
+        default_args={"owner": spec.owner.team},  # retries: Airflow's [core] default_task_retries
         doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),
         params=trigger_params(spec),
     ) as dag:

@@ -13,7 +13,7 @@ from typing import Any
 import pendulum
 
 from dataproducts.airflow.params import FULL_REFRESH
-from dataproducts.core import contract, naming
+from dataproducts.core import contract, naming, warehouse_access
 from dataproducts.core.business_date import CONF_KEY, resolve_business_date
 from dataproducts.core.errors import SpecErrors
 from dataproducts.core.loader import load_spec_file
@@ -65,16 +65,19 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             now=pendulum.now("UTC"),
         )
         log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
-        result = dbt_runner.build(
-            project,
-            spec.transform.dbt.project,
-            list(spec.transform.dbt.select),
-            business_date,
-            work_dir,
-            [p.table_name for p in spec.output_ports],
-            log,
-            full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
-        )
+        role, grants = _warehouse_access(project, spec)
+        with dbt_runner.as_role(role, spec.domain):
+            result = dbt_runner.build(
+                project,
+                spec.transform.dbt.project,
+                list(spec.transform.dbt.select),
+                business_date,
+                work_dir,
+                [p.table_name for p in spec.output_ports],
+                log,
+                full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
+                grants=grants,
+            )
         built = _built(business_date, result, contract.check_columns(spec, result.columns), work_dir)
         if any(not c["passed"] for c in built["contract_checks"]):
             raise contract.ContractBroken([c for c in built["contract_checks"] if not c["passed"]])
@@ -90,6 +93,14 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
     return built
+
+
+def _warehouse_access(project: Project, spec: DataProductSpec) -> tuple[str | None, list[warehouse_access.TableGrant]]:
+    """On a warehouse with roles: the domain's role dbt runs as, and the grants of its outputs."""
+    prefix = project.warehouse_role_prefix
+    if prefix is None:
+        return None, []
+    return warehouse_access.domain_role(prefix, spec.domain), warehouse_access.output_grants(spec, prefix)
 
 
 def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Commands that drive a running Airflow: rebuild a date downstream, run the demo."""
+"""Commands that drive a running Airflow: rebuild a date downstream, run the demo (on either stack)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def register(sub) -> None:
     rerun.add_argument("--timeout", type=int, default=3600)
     rerun.set_defaults(handler=cmd_rerun)
     demo = sub.add_parser("demo", help="run the example mesh under Airflow's scheduler on the embedded default")
+    demo.add_argument(
+        "--stack",
+        choices=["embedded", "celery"],
+        default="embedded",
+        help="embedded: airflow standalone, DuckDB; celery: CeleryExecutor, Postgres, Redis ($DATAPRODUCTS_POSTGRES_URL, $DATAPRODUCTS_REDIS_URL)",
+    )
     demo.add_argument("--business-date", default="2026-11-03")
     demo.add_argument("--keep-running", action="store_true", help="leave Airflow running (UI at localhost:8080)")
     demo.add_argument("--port", type=int, default=8080)
@@ -62,6 +68,6 @@ def cmd_rerun(project: Project, args) -> int:
 
 
 def cmd_demo(project: Project, args) -> int:
-    from dataproducts.ops import embedded
+    from dataproducts.ops import demo
 
-    return embedded.run_demo(project, args.business_date, args.port, args.keep_running, args.timeout)
+    return demo.run_demo(project, args.business_date, args.port, args.keep_running, args.timeout, args.stack)

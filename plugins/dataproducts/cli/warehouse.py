@@ -1,4 +1,5 @@
-"""Commands that run dbt outside Airflow: compile the manifests, load the example's landing data."""
+"""Commands that run dbt or prepare the warehouse outside Airflow: compile the manifests, load the
+example's landing data, provision the warehouse's roles."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def register(sub) -> None:
     sub.add_parser("seed-landing", help="load the example's operational source data (dbt seed of dbt/landing)").set_defaults(
         handler=cmd_seed_landing
     )
+    warehouse = sub.add_parser("warehouse", help="postgres target: a role per domain, its schema, SELECT on the sources it declares")
+    warehouse.add_argument("action", choices=["provision"])
+    warehouse.set_defaults(handler=cmd_warehouse)
 
 
 def cmd_compile(project: Project, args) -> int:
@@ -36,3 +40,17 @@ def cmd_seed_landing(project: Project, args) -> int:
     result = dbt_runner.invoke(dbt_runner.dbt_args(project, "seed", "landing", landing, ["--full-refresh"]))
     print(f"dbt seed landing: {'ok' if result.success else 'FAILED'}")
     return 0 if result.success else 1
+
+
+def cmd_warehouse(project: Project, args) -> int:
+    import sys
+
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.dbt import warehouse
+
+    prefix = project.warehouse_role_prefix
+    if prefix is None:
+        print(f"the '{project.dbt_target}' target has no roles; set DATAPRODUCTS_DBT_TARGET=postgres", file=sys.stderr)
+        return 2
+    print(warehouse.provision(load_mesh(project, check_dbt=False), prefix))
+    return 0

@@ -53,5 +53,13 @@ class Project:
         return settings.get("dbt_target")
 
     @property
+    def warehouse_role_prefix(self) -> str | None:
+        """On a warehouse with roles (the postgres target), each domain's dbt runs as
+        `<prefix><domain>` (core/warehouse_access.py); None on the embedded DuckDB."""
+        if self.dbt_target != "postgres":
+            return None
+        return settings.get("pg_role_prefix")
+
+    @property
     def warehouse_pool(self) -> str:
         return settings.get("warehouse_pool")

@@ -47,6 +47,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("state_dir", "", "Local state: warehouse file, metadata outbox, run work dirs, caches; empty: <home>/.local."),
         Setting("dbt_target", "duckdb", "dbt target of dbt/profiles.yml the runs use (duckdb, postgres)."),
         Setting(
+            "pg_role_prefix",
+            "dataproducts_",
+            "postgres target: each domain's dbt runs as the role <prefix><domain> (see `dataproducts warehouse provision`).",
+        ),
+        Setting(
             "warehouse_pool",
             "dataproducts_warehouse",
             "Airflow pool every build task runs in (its slots bound concurrent warehouse writes).",

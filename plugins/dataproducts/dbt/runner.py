@@ -7,15 +7,18 @@ line forwarded to the caller's logger (so it appears in the Airflow task log).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from dataproducts.core.project import Project
+from dataproducts.core.warehouse_access import TableGrant
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__)
 class DbtFailed(RuntimeError):
     """dbt ran and something in the selection failed; the message is dbt's own."""
 
-    def __init__(self, message: str, nodes: Optional[list["NodeResult"]] = None, invocation_id: str = ""):
+    def __init__(self, message: str, nodes: Optional[list[NodeResult]] = None, invocation_id: str = ""):
         super().__init__(message)
         self.nodes = nodes or []
         self.invocation_id = invocation_id
@@ -57,6 +60,28 @@ def warehouse_env(project: Project) -> None:
     os.environ.setdefault("DATAPRODUCTS_DUCKDB_PATH", str(project.state_dir / "warehouse.duckdb"))
     os.environ.setdefault("DBT_PROFILES_DIR", str(project.dbt_dir))
     Path(os.environ["DATAPRODUCTS_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def as_role(role: Optional[str], domain: str):
+    """dbt connects as the domain's warehouse role (profiles.yml reads DATAPRODUCTS_PG_USER), with
+    DATAPRODUCTS_PG_PASSWORD_<DOMAIN> as its password when set; nothing changes without a role."""
+    if role is None:
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in ("DATAPRODUCTS_PG_USER", "DATAPRODUCTS_PG_PASSWORD")}
+    os.environ["DATAPRODUCTS_PG_USER"] = role
+    password = os.environ.get(f"DATAPRODUCTS_PG_PASSWORD_{domain.upper()}")
+    if password is not None:
+        os.environ["DATAPRODUCTS_PG_PASSWORD"] = password
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def dbt_args(project: Project, command: str, dbt_project: str, work_dir: Path, extra: list[str]) -> list[str]:
@@ -94,9 +119,11 @@ def build(
     output_tables: list[str],
     logger: logging.Logger = log,
     full_refresh: bool = False,
+    grants: Sequence[TableGrant] = (),
 ) -> BuildResult:
-    """dbt build of the selection for one business date; full_refresh recreates the tables
-    (dbt's --full-refresh: only this date's rows remain)."""
+    """`dbt build` of the selection for one business date (full_refresh: dbt's --full-refresh,
+    recreating the tables, so only this date's rows remain); then the output tables' SELECT grants
+    (on a warehouse with roles), their rows for the date and their columns. Run it inside `as_role`."""
     warehouse_env(project)
     variables = json.dumps({"business_date": business_date.isoformat()})
     extra = ["--select", *select, "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
@@ -107,9 +134,28 @@ def build(
         raise DbtFailed(f"dbt could not run: {result.exception}")
     if not outcome.success:
         details = "; ".join(f"{n.unique_id}: {n.message}" for n in outcome.failures) or "see the dbt log above"
-        raise DbtFailed(f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id)
+        raise DbtFailed(
+            f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id
+        )
+    if grants:
+        grant_select(project, dbt_project, work_dir, grants, logger)
     counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger)
     return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns)
+
+
+def grant_select(
+    project: Project, dbt_project: str, work_dir: Path, grants: Sequence[TableGrant], logger: logging.Logger = log
+) -> None:
+    """SELECT on each table for exactly its roles (dbt's apply_grants through the platform macro
+    dataproducts_grant_select), before anything is published."""
+    arguments = json.dumps({"grants": [g.as_dict() for g in grants]})
+    result = invoke(
+        dbt_args(project, "run-operation", dbt_project, work_dir, ["dataproducts_grant_select", "--args", arguments]), logger
+    )
+    if not result.success:
+        raise DbtFailed(
+            f"could not grant SELECT on {', '.join(f'{g.schema}.{g.table}' for g in grants)}: {result.exception or 'see the dbt log above'}"
+        )
 
 
 def _build_result(result) -> BuildResult:

@@ -1,0 +1,73 @@
+"""Who may read what in a warehouse with roles: the names and the grants, decided from the specs.
+
+Each domain's dbt runs as a role of its own, `<prefix><domain>`, which owns the domain's schema
+and everything built in it. Each output table grants SELECT to the roles its port's access policy
+allows, and to no other, so a read the policy forbids fails in the warehouse itself.
+
+Policies: today every port is open to all domains of the mesh (the spec has no access field
+yet). "Open to all" is a grant to one group role, `<prefix>_mesh`, that every domain role is a
+member of, so a domain added later can read without every producer rebuilding. A narrower
+policy (own domain, an allow-list) only has to name other roles in `readers`.
+
+External source tables (input ports with `source:`) are read by the domains that declare them:
+provisioning grants SELECT on exactly those.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dataproducts.core.mesh import Mesh
+from dataproducts.core.spec import DataProductSpec, OutputPort
+
+MAX_ROLE_LENGTH = 63  # Postgres truncates longer identifiers silently
+_PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    schema: str
+    table: str
+    roles: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"schema": self.schema, "table": self.table, "roles": list(self.roles)}
+
+
+def check_prefix(prefix: str) -> str:
+    if not _PREFIX.match(prefix):
+        raise ValueError(f"warehouse role prefix '{prefix}' must be lower-case letters, digits and '_', starting with a letter")
+    return prefix
+
+
+def domain_role(prefix: str, domain: str) -> str:
+    role = f"{check_prefix(prefix)}{domain}"
+    if len(role) > MAX_ROLE_LENGTH:
+        raise ValueError(f"warehouse role '{role}' is longer than {MAX_ROLE_LENGTH} characters: use a shorter prefix")
+    return role
+
+
+def mesh_role(prefix: str) -> str:
+    """The group every domain role belongs to ('open to all'). Domains start with a letter, so
+    `<prefix>_mesh` can never be a domain's role."""
+    return f"{check_prefix(prefix)}_mesh"
+
+
+def readers(spec: DataProductSpec, port: OutputPort, prefix: str) -> tuple[str, ...]:
+    """The roles that may SELECT from the port's table (its owner always can)."""
+    return (mesh_role(prefix),)  # every port is open to all until specs can say otherwise
+
+
+def output_grants(spec: DataProductSpec, prefix: str) -> list[TableGrant]:
+    return [TableGrant(spec.domain, port.table_name, readers(spec, port, prefix)) for port in spec.output_ports]
+
+
+def source_reads(mesh: Mesh, prefix: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(schema, table) of every external source -> the roles of the domains that declare reading it."""
+    reads: dict[tuple[str, str], set[str]] = {}
+    for spec in mesh.products.values():
+        for port in spec.source_inputs:
+            source = port.source_table
+            reads.setdefault((source.schema_, source.table), set()).add(domain_role(prefix, spec.domain))
+    return {table: tuple(sorted(roles)) for table, roles in sorted(reads.items())}
