@@ -13,7 +13,9 @@ def register(sub) -> None:
     sub.add_parser("seed-landing", help="load the example's operational source data (dbt seed of dbt/landing)").set_defaults(
         handler=cmd_seed_landing
     )
-    warehouse = sub.add_parser("warehouse", help="postgres target: a role per domain, its schema, SELECT on the sources it declares")
+    warehouse = sub.add_parser(
+        "warehouse", help="postgres target: a role per domain, its schema, SELECT on the sources it declares"
+    )
     warehouse.add_argument("action", choices=["provision"])
     warehouse.set_defaults(handler=cmd_warehouse)
 
