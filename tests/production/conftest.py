@@ -96,7 +96,11 @@ def celery_stack(tmp_path_factory, compiled_repo):
     proxy = TcpProxy(settings.server()["host"], settings.server()["port"])
     proxy.up()
     stack = CeleryStack(
-        _project_copy(root), state / "airflow", replace(settings, warehouse_port=proxy.port), free_port(), free_port()
+        _project_copy(compiled_repo, root),
+        state / "airflow",
+        replace(settings, warehouse_port=proxy.port),
+        free_port(),
+        free_port(),
     )
     mp.undo()
     try:
