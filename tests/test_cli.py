@@ -24,8 +24,8 @@ def test_validate_reports_every_error_and_fails(project_copy, capsys):
     (project_copy / "product_specs" / "marketing" / "leads.yaml").write_text("id: marketing.leads\n")
     code, out, err = run(capsys, "--root", str(project_copy), "validate")
     assert code == 1
-    assert "product_specs/pricing/market_prices.yaml: version: 'one' is not allowed" in err
-    assert "product_specs/marketing/leads.yaml: owner: required field is missing" in err
+    assert "product_specs/pricing/market_prices.yaml:9:10: version: 'one' is not allowed here. Fix: use a semantic version" in err
+    assert "product_specs/marketing/leads.yaml:1:1: owner: required field is missing" in err
     assert (
         "product_specs/marketing/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/marketing.py" in err
     )
@@ -40,7 +40,7 @@ def test_check_runs_dbt_validate_and_airflows_dagbag(project_copy, capsys):
     (project_copy / "product_specs" / "marketing" / "leads.yaml").write_text("id: marketing.leads\n")
     code, out, err = run(capsys, "--root", str(project_copy), "check")
     assert code == 1
-    assert "product_specs/pricing/market_prices.yaml: version: 'one' is not allowed" in err
+    assert "product_specs/pricing/market_prices.yaml:9:10: version: 'one' is not allowed" in err
     assert "product_specs/marketing/leads.yaml: no Airflow DAG 'marketing.leads' was made from it" in err
     assert "Airflow DagBag over dags/: 1 problems" in out
 

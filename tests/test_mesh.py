@@ -17,8 +17,8 @@ def test_unknown_product_reference_names_the_port_and_lists_known_products(tmp_p
     mesh = mesh_of(tmp_project, spec(), consumer("pricing.prices", [("inventory.listing", "listings")]))
     (error,) = mesh.entries["pricing.prices"].errors
     assert str(error) == (
-        "product_specs/pricing/prices.yaml: input_ports[0].product: 'inventory.listing' is not a known product "
-        "(no product_specs/inventory/listing.yaml). Fix: use one of: inventory.listings, pricing.prices"
+        "product_specs/pricing/prices.yaml:12:12: input_ports[0].product: 'inventory.listing' is not a known product "
+        "(no product_specs/inventory/listing.yaml). Fix: did you mean one of: inventory.listings?"
     )
     assert list(mesh.products) == ["inventory.listings"]
 
@@ -47,6 +47,26 @@ def test_cycle_error_names_every_product_in_the_cycle(tmp_project):
         (error,) = mesh.entries[pid].errors
         assert error.problem == "dependency cycle: pricing.a -> pricing.b -> pricing.c -> pricing.a"
     assert "pricing.d" in mesh.products, "a product downstream of a cycle keeps its DAG"
+
+
+def test_a_cycle_is_shown_in_data_flow_order_whatever_the_ids(tmp_project):
+    mesh = mesh_of(
+        tmp_project,
+        spec(),
+        consumer("pricing.a", [("inventory.listings", "listings"), ("pricing.b", "b")]),
+        consumer("pricing.b", [("pricing.c", "c")]),
+        consumer("pricing.c", [("pricing.a", "a")]),
+    )
+    for pid in ("pricing.a", "pricing.b", "pricing.c"):
+        (error,) = mesh.entries[pid].errors
+        assert error.problem == "dependency cycle: pricing.a -> pricing.c -> pricing.b -> pricing.a", "a feeds c feeds b"
+
+
+def test_an_unknown_product_suggests_a_few_close_ids_never_the_whole_mesh(tmp_project):
+    many = [consumer(f"pricing.p{i}", [("inventory.listings", "listings")]) for i in range(30)]
+    mesh = mesh_of(tmp_project, spec(), *many, consumer("sales.x", [("pricing.p1o", "p10")]))
+    (error,) = mesh.entries["sales.x"].errors
+    assert error.fix == "did you mean one of: pricing.p1, pricing.p21, pricing.p19?"
 
 
 def test_a_product_reading_itself_is_a_cycle(tmp_project):
@@ -92,6 +112,6 @@ def test_missing_dbt_manifest_is_reported_with_the_command_that_fixes_it(tmp_pro
     (project_dir / "dbt_project.yml").write_text("name: inventory\n")
     (error,) = load_mesh(tmp_project).entries["inventory.listings"].errors
     assert str(error) == (
-        "product_specs/inventory/listings.yaml: transform.dbt.project: dbt project 'inventory' has not been compiled "
+        "product_specs/inventory/listings.yaml:19:14: transform.dbt.project: dbt project 'inventory' has not been compiled "
         "(no dbt/inventory/target/manifest.json). Fix: run `dataproducts compile` (it runs `dbt parse` for every project)"
     )

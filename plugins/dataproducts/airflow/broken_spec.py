@@ -15,12 +15,14 @@ of a domain file marks every DAG of that file stale, healthy ones included.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Optional
 
 import pendulum
-import yaml
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
+
+from dataproducts.core import naming
 
 if TYPE_CHECKING:  # the plugin imports this module in every Airflow process: keep it light
     from dataproducts.core.mesh_cache import DomainSlice
@@ -83,10 +85,11 @@ def mesh_changed_at(project: Project) -> dt.datetime:
 
 def owner_of(mesh: DomainSlice, product_id: str, spec_path: str) -> str:
     """The team the broken file names as owner, else the domain's usual owner, else the domain."""
-    try:
-        document = yaml.safe_load((mesh.project.root / spec_path).read_text(encoding="utf-8"))
-        team = document["owner"]["team"]
-        if isinstance(team, str) and team.strip():
+    from dataproducts.core.loader import read_document
+
+    try:  # read as safely as the loader reads it: never a link out of product_specs/, a pipe or a huge file
+        team = read_document(mesh.project.root / spec_path, mesh.project.specs_dir).data["owner"]["team"]
+        if isinstance(team, str) and naming.IDENTIFIER.match(team.strip()):
             return team.strip()
     except Exception:  # unreadable or half-written: the file cannot tell
         pass
@@ -97,6 +100,7 @@ def owner_of(mesh: DomainSlice, product_id: str, spec_path: str) -> str:
 
 def task_display_name(spec_path: str, messages: list[str]) -> str:
     """The first error without the file name (the DAG is that file's), short enough for task lists."""
-    first = (messages[0] if messages else "the spec is broken").splitlines()[0].removeprefix(f"{spec_path}: ")
+    first = (messages[0] if messages else "the spec is broken").splitlines()[0]
+    first = re.sub(rf"^{re.escape(spec_path)}(:\d+:\d+)?: ", "", first)
     text = f"Fix the spec: {first}"
     return text if len(text) <= 200 else text[:199] + "…"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from dataproducts.core import naming
 from dataproducts.core.spec import DataProductSpec
 
 
 def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) -> str:
     lines = [
-        f"# {_text(spec.name)} (`{spec.id}` v{spec.version}, {spec.status.value})",
+        f"# {_text(spec.name)} (`{spec.id}` v{_text(spec.version)}, {spec.status.value})",
         "",
         _text(spec.description),
         "",
-        f"**Owner:** {spec.owner.team} ({spec.owner.contact}) · **Spec:** `{spec_path}` · **Schedule:** {spec.schedule_summary}",
+        f"**Owner:** {_text(spec.owner.team)} ({_text(spec.owner.contact)}) · **Spec:** {_text(spec_path)} · "
+        f"**Schedule:** {_text(spec.schedule_summary)}",
         "",
         "## Input ports",
         *([_input_line(p) for p in spec.input_ports] or ["(none)"]),
@@ -28,7 +32,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
             "| column | type | required | unique | description |",
             "|---|---|---|---|---|",
             *[
-                f"| {c.name} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_text(c.description)} |"
+                f"| {_text(c.name)} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_cell(c.description)} |"
                 for c in port.contract.columns
             ],
             "",
@@ -40,11 +44,11 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
 def broken_doc_md(product_id: str, messages: list[str]) -> str:
     return "\n".join(
         [
-            f"# Broken spec: `{product_id}`",
+            f"# Broken spec: {_text(product_id)}",
             "",
             "This product's spec did not load, so its DAG runs nothing. Other products are not affected.",
             "",
-            *[f"- {_text(m)}" for m in messages],
+            *[f"- {_cell(m)}" for m in messages],
             "",
             "Fix the spec file and save it; the DAG comes back on the next parse. "
             "`dataproducts validate` shows the same errors without Airflow.",
@@ -55,7 +59,7 @@ def broken_doc_md(product_id: str, messages: list[str]) -> str:
 def _input_line(port) -> str:
     if port.is_product:
         return f"- `{port.name}`: output port `{naming.port_id(port.product, port.port)}`"
-    system = f" ({port.source.system})" if port.source.system else ""
+    system = f" ({_text(port.source.system)})" if port.source.system else ""
     return f"- `{port.name}`: source table `{port.source.schema_}.{port.source.table}`{system}"
 
 
@@ -63,6 +67,15 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else ""
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=])")
+
+
 def _text(value: str) -> str:
-    """Spec text is data: keep it from becoming HTML or table syntax in the rendered docs."""
-    return value.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").strip()
+    """Spec text is data: every Markdown mark is backslash-escaped and every HTML character made an
+    entity, so no spec value can become a link, an image, a code fence, a table cell or markup."""
+    return html.escape(_MARKDOWN.sub(r"\\\1", value.strip()), quote=True)
+
+
+def _cell(value: str) -> str:
+    """_text on one line (a table cell or a list item ends at a line break)."""
+    return _text(" ".join(value.split()))

@@ -29,7 +29,7 @@ def load_product(project: Project, product_id: str) -> DataProductSpec:
     path = next((p for p in (project.specs_dir / domain / f"{name}{s}" for s in (".yaml", ".yml")) if p.is_file()), None)
     if path is None:
         raise FileNotFoundError(f"the spec of {product_id} is gone from {project.specs_dir / domain}")
-    entry = load_spec_file(path, project.root)
+    entry = load_spec_file(path, project.root, project.specs_dir)
     if entry.spec is None or entry.errors:
         raise SpecErrors(entry.errors)
     return entry.spec

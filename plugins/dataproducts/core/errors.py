@@ -3,23 +3,56 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from pydantic import ValidationError
 
+from dataproducts.core.safe_yaml import snippet
+
+MAX_ERRORS_PER_FILE = 20
+MAX_TEXT = 600  # characters of a problem or a fix: an error quotes at most a snippet of the input
+
 
 @dataclass(frozen=True)
 class SpecError:
+    """`file:line:col: field: problem. Fix: fix`, the form editors and CI annotate."""
+
     file: str
     field: Optional[str]
     problem: str
     fix: str
+    line: Optional[int] = None
+    column: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "problem", _bounded(self.problem))
+        object.__setattr__(self, "fix", _bounded(self.fix))
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
+        where = f"{self.location}: {self.field}" if self.field else self.location
         return f"{where}: {self.problem}. Fix: {self.fix}"
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def capped(errors: list[SpecError]) -> list[SpecError]:
+    """At most MAX_ERRORS_PER_FILE errors of one file, the last saying how many more there are."""
+    if len(errors) <= MAX_ERRORS_PER_FILE:
+        return errors
+    kept = errors[: MAX_ERRORS_PER_FILE - 1]
+    rest = len(errors) - len(kept)
+    return [
+        *kept,
+        SpecError(errors[0].file, None, f"{rest} more errors are not shown", "fix the errors above and validate again"),
+    ]
 
 
 class SpecErrors(Exception):
@@ -41,13 +74,21 @@ def field_path(loc: Iterable[Any]) -> str:
     return path
 
 
-def from_validation_error(file: str, error: ValidationError, known_fields: dict[str, list[str]]) -> list[SpecError]:
-    """Turn pydantic's errors into SpecErrors; known_fields maps a field path's parent to its allowed keys."""
+def from_validation_error(
+    file: str,
+    error: ValidationError,
+    known_fields: dict[str, list[str]],
+    place_of: Callable[[tuple, bool], Any] = lambda *_: None,
+) -> list[SpecError]:
+    """Turn pydantic's errors into SpecErrors; known_fields maps a field path's parent to its allowed keys,
+    place_of(path, is_key) gives where a field was written (an object with line and column) or None."""
     result = []
     for item in error.errors(include_url=False):
         loc = [p for p in item["loc"] if not _is_union_tag(p)]
         path = field_path(loc)
-        result.append(SpecError(file, path or None, _problem(item), _fix(item, loc, known_fields)))
+        place = place_of(tuple(loc), item["type"] == "extra_forbidden")
+        line, column = (place.line, place.column) if place else (None, None)
+        result.append(SpecError(file, path or None, _problem(item), _fix(item, loc, known_fields), line, column))
     return result
 
 
@@ -63,9 +104,18 @@ def _problem(item: Any) -> str:
         return "unknown field"
     message = item["msg"].removeprefix("Value error, ")
     value = item.get("input")
-    if kind in {"string_pattern_mismatch", "literal_error", "enum"} and isinstance(value, (str, int, float)):
-        return f"{value!r} is not allowed: {message}"
+    if kind == "string_pattern_mismatch":
+        return f"{snippet(value)} is not allowed here"
+    if kind in {"literal_error", "enum"} and isinstance(value, (str, int, float)):
+        return f"{snippet(value)} is not allowed: {message}"
+    if kind in {"bool_type", "int_type", "float_type", "string_type", "list_type", "dict_type", "model_type"}:
+        return f"{message}, not {_type_name(value)} {snippet(value)}"
     return message
+
+
+def _type_name(value: Any) -> str:
+    names = {str: "the text", bool: "the boolean", int: "the number", float: "the number", list: "a list", dict: "a mapping"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _fix(item: Any, loc: list, known_fields: dict[str, list[str]]) -> str:
@@ -79,13 +129,33 @@ def _fix(item: Any, loc: list, known_fields: dict[str, list[str]]) -> str:
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"{hint}remove or rename it; allowed here: {', '.join(sorted(allowed))}"
     if kind == "string_pattern_mismatch":
-        return "use lower-case letters, digits and underscores, starting with a letter (ids: '<domain>.<name>')"
+        return PATTERN_FIXES.get(_last_name(loc), PATTERN_FIXES[""])
+    if kind == "bool_type":
+        return "write true or false, without quotes"
+    if kind in {"int_type", "float_type"}:
+        return "write a number, without quotes"
     if kind in {"literal_error", "enum"}:
         expected = item.get("ctx", {}).get("expected", "")
         return f"use one of {expected}"
+    if name == "contact":
+        return "write one e-mail address, e.g. 'team@example.com'"
     if kind == "too_short":
         return "give at least one entry"
     return "correct the value (see schema/dataproduct.schema.json)"
+
+
+PATTERN_FIXES = {
+    "": "use lower-case letters, digits and underscores, starting with a letter (ids: '<domain>.<name>')",
+    "select": "use dbt selector syntax only, e.g. 'path:models/<product>', 'tag:daily' or '+model_name' "
+    "(letters, digits and _ . : + * / @ , -; never starting with '-')",
+    "version": "use a semantic version, e.g. '1.0.0'",
+    "terms": "use a glossary term such as 'Marketplace.Listing' (letters, digits, _ . - and spaces)",
+}
+
+
+def _last_name(loc: list) -> str:
+    names = [p for p in loc if isinstance(p, str)]
+    return names[-1] if names and names[-1] in PATTERN_FIXES else ""
 
 
 def _strip_indexes(loc: list) -> list:

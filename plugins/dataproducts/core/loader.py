@@ -1,21 +1,24 @@
-"""Reading spec files: safe YAML, pydantic validation, and the file-place convention."""
+"""Reading spec files: safe, bounded YAML (core/safe_yaml.py), pydantic validation, and the file-place convention."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import stat
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from dataproducts.core import naming
-from dataproducts.core.errors import SpecError, from_validation_error
+from dataproducts.core import naming, safe_yaml, settings
+from dataproducts.core.errors import SpecError, capped, field_path, from_validation_error
 from dataproducts.core.spec import DataProductSpec
 
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+log = logging.getLogger(__name__)
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -25,6 +28,9 @@ class LoadedSpec:
     path: str  # relative to the project root, for messages and metadata
     spec: Optional[DataProductSpec]
     errors: tuple[SpecError, ...] = field(default=())
+    # where each field was written ('output_ports[0].table' -> (line, column)), for the errors that
+    # checks across specs find later; only while loading: the mesh cache stores errors, not places
+    places: Optional[dict[str, tuple[int, int]]] = field(default=None, compare=False, repr=False)
 
     @property
     def domain(self) -> str:
@@ -36,14 +42,37 @@ class LoadedSpec:
 
 
 def spec_files(specs_dir: Path) -> list[Path]:
-    """product_specs/<domain>/<name>.yaml, sorted; anything deeper or shallower is not a spec."""
+    """product_specs/<domain>/<name>.yaml, sorted; anything deeper or shallower is not a spec.
+    Links, pipes and devices with a spec's name are listed too: the loader refuses them by name."""
     if not specs_dir.is_dir():
         return []
-    return sorted(p for p in specs_dir.glob("*/*") if p.suffix in SPEC_SUFFIXES and p.is_file())
+    return sorted(p for p in specs_dir.glob("*/*") if p.suffix in SPEC_SUFFIXES and not _is_real_folder(p))
 
 
-def load_spec_file(path: Path, root: Path) -> LoadedSpec:
+def _is_real_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def max_spec_bytes() -> int:
+    value = settings.get("max_spec_bytes")
+    try:
+        return max(1, int(value))
+    except ValueError:
+        log.warning("max_spec_bytes is not a number (%s); using %s", value, settings.SETTINGS["max_spec_bytes"].default)
+        return int(settings.SETTINGS["max_spec_bytes"].default)
+
+
+def read_document(path: Path, specs_dir: Path) -> safe_yaml.Document:
+    """The file's YAML document, read safely and within bounds (raises safe_yaml.ReadError)."""
+    return safe_yaml.parse(safe_yaml.decode(safe_yaml.read_spec_bytes(path, specs_dir, max_spec_bytes())))
+
+
+def load_spec_file(path: Path, root: Path, specs_dir: Optional[Path] = None) -> LoadedSpec:
     rel = _relative(path, root)
+    specs_dir = specs_dir if specs_dir is not None else path.parent.parent
     if not naming.file_place_is_valid(path):
         placeholder = naming.placeholder_id_for_file(path)
         suggestion = placeholder.replace("_invalid_file_name", "").replace(".", "/")
@@ -56,41 +85,61 @@ def load_spec_file(path: Path, root: Path) -> LoadedSpec:
         return LoadedSpec(placeholder, rel, None, (error,))
     expected_id = naming.product_id_for_file(path)
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
-    except yaml.YAMLError as exc:
-        return LoadedSpec(expected_id, rel, None, (_yaml_error(rel, exc),))
-    except (OSError, UnicodeDecodeError) as exc:
-        return LoadedSpec(expected_id, rel, None, (SpecError(rel, None, f"cannot be read ({exc})", "save it as UTF-8 text"),))
-    if not isinstance(document, dict):
-        problem = "is empty" if document is None else f"holds a {type(document).__name__}, not a mapping of fields"
-        return LoadedSpec(expected_id, rel, None, (SpecError(rel, None, problem, "write the spec as 'field: value' lines"),))
+        document = read_document(path, specs_dir)
+    except safe_yaml.ReadError as exc:
+        line, column = (exc.place.line, exc.place.column) if exc.place else (None, None)
+        return LoadedSpec(expected_id, rel, None, (SpecError(rel, None, exc.problem, exc.fix, line, column),))
+    if not isinstance(document.data, dict):
+        data = document.data
+        problem = "is empty" if data is None else f"holds {_kind_of(data)}, not a mapping of fields"
+        return LoadedSpec(
+            expected_id, rel, None, (SpecError(rel, None, problem, "write the spec as 'field: value' lines", 1, 1),)
+        )
     try:
-        spec = DataProductSpec.model_validate(document)
+        spec = DataProductSpec.model_validate(document.data)
     except ValidationError as exc:
-        return LoadedSpec(expected_id, rel, None, tuple(from_validation_error(rel, exc, known_fields())))
+        errors = from_validation_error(rel, exc, known_fields(), document.place_of)
+        return LoadedSpec(expected_id, rel, None, tuple(capped(errors)))
     if spec.id != expected_id:
+        place = document.place_of(("id",))
         error = SpecError(
             rel,
             "id",
             f"'{spec.id}' does not match the file's place, which makes the id '{expected_id}'",
             f"set id: {expected_id}, or move the file to product_specs/{spec.domain}/{spec.product_name}.yaml",
+            place.line if place else None,
+            place.column if place else None,
         )
         return LoadedSpec(expected_id, rel, None, (error,))
-    return LoadedSpec(expected_id, rel, spec)
+    return LoadedSpec(expected_id, rel, spec, places={field_path(p): (v.line, v.column) for p, v in document.values.items()})
 
 
-def _yaml_error(rel: str, exc: yaml.YAMLError) -> SpecError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-    problem = getattr(exc, "problem", None) or str(exc)
-    return SpecError(
-        rel, where, f"is not valid YAML: {problem}", "fix the YAML syntax at that place (indentation, quotes, colons)"
-    )
+def placed(entry: LoadedSpec, error: SpecError) -> SpecError:
+    """The error with the line and column of its field (or of the closest enclosing one) in the entry's file."""
+    if error.line or not entry.places:
+        return error
+    path = error.field or ""
+    while True:
+        place = entry.places.get(path)
+        if place is not None:
+            return replace(error, line=place[0], column=place[1])
+        if not path:
+            return error
+        path = re.sub(r"(\[\d+\]|\.?[^.\[]+)$", "", path)
+
+
+def _kind_of(data) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return "only a piece of text"
+    return f"a single {type(data).__name__} value"
 
 
 def _relative(path: Path, root: Path) -> str:
+    """The file's path from the root, never the target of a link (which may be anywhere)."""
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
 

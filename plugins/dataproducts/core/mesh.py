@@ -12,8 +12,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
-from dataproducts.core.errors import SpecError
-from dataproducts.core.loader import LoadedSpec, load_spec_file, spec_files
+from dataproducts.core import naming
+from dataproducts.core.errors import SpecError, capped
+from dataproducts.core.loader import LoadedSpec, load_spec_file, placed, spec_files
 from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
@@ -71,19 +72,23 @@ class Mesh:
         return [pid for pid in self.run_order() if pid in seen]
 
     def run_order(self) -> list[str]:
-        """Valid products, producers before consumers (ties by id)."""
+        """Valid products, producers before consumers (ties by id); linear in the mesh's size."""
+        valid = self.products
+        waiting = {pid: len(set(self.upstream_products(pid)) & valid.keys()) for pid in valid}
+        wave = sorted(pid for pid, n in waiting.items() if n == 0)
         order: list[str] = []
-        placed: set[str] = set()
-        pending = sorted(self.products)
-        while pending:
-            ready = [pid for pid in pending if set(self.upstream_products(pid)) & set(self.products) <= placed]
-            if not ready:  # a cycle; validation has already broken those specs, so only defensive
-                ready = pending[:1]
-            for pid in ready:
-                order.append(pid)
-                placed.add(pid)
-            pending = [pid for pid in pending if pid not in placed]
-        return order
+        while wave:  # each wave: every product whose producers are all placed, by id
+            order += wave
+            following = []
+            for pid in wave:
+                for consumer in self.consumers_of(pid):
+                    if consumer in waiting:
+                        waiting[consumer] -= 1
+                        if waiting[consumer] == 0:
+                            following.append(consumer)
+            wave = sorted(following)
+        placed = set(order)  # a cycle left over: validation has already broken those specs, so only defensive
+        return order + sorted(pid for pid in valid if pid not in placed)
 
     def roots(self) -> list[str]:
         return [pid for pid in self.run_order() if not self.upstream_products(pid)]
@@ -93,8 +98,31 @@ class Mesh:
         for pid, errors in errors_by_product.items():
             if errors:
                 entry = entries[pid]
-                entries[pid] = replace(entry, spec=None, errors=entry.errors + tuple(errors))
+                new = [placed(entry, e) for e in errors]
+                entries[pid] = replace(entry, spec=None, errors=tuple(capped([*entry.errors, *new])))
         return Mesh(self.project, entries)
+
+
+def _add(entries: dict[str, LoadedSpec], entry: LoadedSpec) -> None:
+    """Two files never hide each other: a second file of the same id (x.yaml beside x.yml) breaks
+    that id naming both; a second badly named file gets a placeholder id of its own."""
+    if entry.product_id not in entries:
+        entries[entry.product_id] = entry
+        return
+    first = entries[entry.product_id]
+    if not naming.file_place_is_valid(Path(entry.path)):
+        n = 2
+        while f"{entry.product_id}_{n}" in entries:
+            n += 1
+        entries[f"{entry.product_id}_{n}"] = replace(entry, product_id=f"{entry.product_id}_{n}")
+        return
+    error = SpecError(
+        entry.path,
+        None,
+        f"{first.path} and {entry.path} both make the product id '{entry.product_id}'",
+        f"keep one of the two files (delete or rename {entry.path} or {first.path})",
+    )
+    entries[entry.product_id] = replace(first, spec=None, errors=tuple(capped([*first.errors, *entry.errors, error])))
 
 
 def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_dbt: bool = True) -> Mesh:
@@ -102,10 +130,9 @@ def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_db
     from dataproducts.core import validation
 
     paths = list(files) if files is not None else spec_files(project.specs_dir)
-    entries = {}
+    entries: dict[str, LoadedSpec] = {}
     for path in paths:
-        entry = load_spec_file(path, project.root)
-        entries[entry.product_id] = entry
+        _add(entries, load_spec_file(path, project.root, project.specs_dir))
     mesh = Mesh(project, entries)
     mesh = mesh.with_errors(validation.graph_errors(mesh))
     if check_dbt:

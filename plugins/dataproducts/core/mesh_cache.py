@@ -7,7 +7,8 @@ after a change validates everything and stores the outcome as one slice per doma
 errors included, and who reads each product); every other file reads only its own slice back,
 without validating again: the slice holds specs that were validated when it was written. The key
 is the exact state of every input: each spec's, dbt project's and manifest's path, size,
-modification time and inode, and the core's own source files. A slice holds validated data
+modification time and inode, the settings that bound loading (max_spec_bytes), and the core's
+own source files. A slice holds validated data
 (JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
 would have saved.
 """
@@ -30,13 +31,13 @@ from typing import Any, Optional
 from pydantic import BaseModel
 
 from dataproducts.core.errors import SpecError
-from dataproducts.core.loader import LoadedSpec
+from dataproducts.core.loader import LoadedSpec, max_spec_bytes
 from dataproducts.core.mesh import Mesh, load_mesh
 from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
 
 
 def fingerprint(project: Project) -> str:
-    lines = [f"{FORMAT}|{project.root.resolve()}"]
+    lines = [f"{FORMAT}|{project.root.resolve()}|max_spec_bytes={max_spec_bytes()}"]
     lines += _states(_files_two_deep(project.specs_dir))
     for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
         lines += _states([str(dbt_project), str(dbt_project.parent / "target" / "manifest.json")])

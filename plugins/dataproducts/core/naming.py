@@ -37,6 +37,9 @@ def file_place_is_valid(spec_file: Path) -> bool:
     return bool(IDENTIFIER.match(spec_file.parent.name) and IDENTIFIER.match(spec_file.stem))
 
 
+INVALID_NAME_SUFFIX = "_invalid_file_name"
+
+
 def placeholder_id_for_file(spec_file: Path) -> str:
     """A valid id for a file whose place makes none, so its broken DAG can still be shown."""
 
@@ -44,7 +47,7 @@ def placeholder_id_for_file(spec_file: Path) -> str:
         cleaned = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "x"
         return cleaned if cleaned[0].isalpha() else f"x_{cleaned}"
 
-    return product_id(slug(spec_file.parent.name), f"{slug(spec_file.stem)}_invalid_file_name")
+    return product_id(slug(spec_file.parent.name), f"{slug(spec_file.stem)}{INVALID_NAME_SUFFIX}")
 
 
 def dag_id(product_id: str) -> str:

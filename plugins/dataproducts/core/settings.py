@@ -61,6 +61,11 @@ SETTINGS: dict[str, Setting] = {
             "dataproducts_datahub",
             "Airflow connection that says where DataHub metadata goes (none: DataHub Lite in the state dir).",
         ),
+        Setting(
+            "max_spec_bytes",
+            "262144",
+            "Largest spec file read, in bytes (checked before parsing); a larger one is a broken spec.",
+        ),
         Setting("git_revision", "", "Revision recorded with the metadata; empty: asked of git in <home>."),
     )
 }

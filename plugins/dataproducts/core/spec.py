@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Annotated, Literal, Optional
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 
 API_VERSION = "dataproducts/v1"
 
@@ -23,7 +23,8 @@ SemVer = Annotated[
     str,
     StringConstraints(pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"),
 ]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# dbt selector syntax only (methods, graph and set operators, wildcards); never a flag (a leading '-')
+DbtSelector = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,][A-Za-z0-9_.:+*/@,\-]*$", max_length=300)]
 
 
 class _Strict(BaseModel):
@@ -49,7 +50,7 @@ class LogicalType(str, Enum):
 
 class Owner(_Strict):
     team: Identifier = Field(description="Owning team, as known to the identity provider (DataHub corpGroup).")
-    contact: Email = Field(description="Where consumers reach the team.")
+    contact: EmailStr = Field(description="Where consumers reach the team (an e-mail address).")
 
 
 class Schedule(_Strict):
@@ -123,10 +124,11 @@ class InputPort(_Strict):
 
 
 class DbtTransform(_Strict):
-    """dbt's own selection syntax, restricted to characters a selector needs (no shell, no '..')."""
+    """dbt's own selection syntax, restricted to characters a selector needs (no shell, no '..', no
+    flags); at load each item is resolved against the project's manifest (core/selection.py)."""
 
     project: Identifier = Field(description="Folder name of the domain's dbt project under dbt/.")
-    select: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,\-]+$")]] = Field(
+    select: list[DbtSelector] = Field(
         min_length=1, description="dbt node selection, e.g. ['+market_prices'] or ['path:models/market_prices']."
     )
 
@@ -146,8 +148,8 @@ class Transform(_Strict):
 class Column(_Strict):
     name: Identifier
     type: LogicalType
-    required: bool = False
-    unique: bool = False
+    required: bool = Field(False, strict=True)
+    unique: bool = Field(False, strict=True)
     description: str = ""
 
 
@@ -162,7 +164,7 @@ class Contract(_Strict):
 
 
 class Freshness(_Strict):
-    max_age_hours: float = Field(gt=0, description="Consumers may expect data no older than this.")
+    max_age_hours: float = Field(gt=0, strict=True, description="Consumers may expect data no older than this.")
 
 
 class OutputPort(_Strict):

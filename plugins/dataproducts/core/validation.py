@@ -7,6 +7,7 @@ name, which the naming convention gives, so one broken spec never takes its cons
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 
 from dataproducts.core.errors import SpecError
@@ -14,6 +15,7 @@ from dataproducts.core.manifest import Manifest, load_manifest
 from dataproducts.core.spec import DataProductSpec
 
 Errors = dict[str, list[SpecError]]
+CLOSE_MATCHES = 3  # a fix suggests a few close ids, never the whole mesh (the reader may see one DAG only)
 
 
 def graph_errors(mesh) -> Errors:
@@ -21,18 +23,28 @@ def graph_errors(mesh) -> Errors:
     for pid, spec in mesh.products.items():
         for error in _reference_errors(mesh, pid, spec):
             errors[pid].append(error)
-    for cycle in _cycles(mesh):
+    for component, cycle in _cycles(mesh):
         shown = " -> ".join(cycle + [cycle[0]])
-        for pid in cycle:
+        for pid in component:
             errors[pid].append(
                 SpecError(
                     mesh.entries[pid].path,
                     "input_ports",
-                    f"dependency cycle: {shown}",
+                    f"dependency cycle: {shown}" + _also_in_the_cycle(component, cycle),
                     "a product cannot (indirectly) read itself; remove one of these input ports",
                 )
             )
     return errors
+
+
+def _also_in_the_cycle(component: list[str], cycle: list[str]) -> str:
+    others = sorted(set(component) - set(cycle))
+    if not others:
+        return ""
+    shown = ", ".join(others[:CLOSE_MATCHES]) + (
+        f" and {len(others) - CLOSE_MATCHES} more" if len(others) > CLOSE_MATCHES else ""
+    )
+    return f" (other cycles through it also involve {shown})"
 
 
 def _reference_errors(mesh, pid: str, spec: DataProductSpec):
@@ -44,12 +56,14 @@ def _reference_errors(mesh, pid: str, spec: DataProductSpec):
         product, port_name = port.upstream
         target = mesh.entries.get(product)
         if target is None:
-            known = ", ".join(sorted(mesh.entries)) or "none"
+            close = difflib.get_close_matches(product, sorted(mesh.entries), n=CLOSE_MATCHES, cutoff=0.6)
             yield SpecError(
                 path,
                 f"{where}.product",
                 f"'{product}' is not a known product (no product_specs/{product.replace('.', '/')}.yaml)",
-                f"use one of: {known}",
+                f"did you mean one of: {', '.join(close)}?"
+                if close
+                else "name an existing product ('<domain>.<name>'; `dataproducts list` shows them)",
             )
         elif target.ok and port.port not in {o.name for o in target.spec.output_ports}:
             ports = ", ".join(o.name for o in target.spec.output_ports)
@@ -61,40 +75,82 @@ def _reference_errors(mesh, pid: str, spec: DataProductSpec):
             )
 
 
-def _cycles(mesh) -> list[list[str]]:
-    """Strongly connected components with more than one product, or a product reading itself."""
-    graph = {pid: [p.product for p in spec.product_inputs if p.product in mesh.products] for pid, spec in mesh.products.items()}
+def _cycles(mesh) -> list[tuple[list[str], list[str]]]:
+    """Every dependency cycle (a strongly connected component of more than one product, or a product
+    reading itself), each as one closed path in data-flow order (producer before consumer), starting
+    at its smallest id. Iterative (Tarjan with an explicit stack): a chain of any length validates."""
+    feeds: dict[str, list[str]] = {pid: [] for pid in mesh.products}  # producer -> consumers
+    for pid, spec in sorted(mesh.products.items()):
+        for port in spec.product_inputs:
+            if port.product in feeds and pid not in feeds[port.product]:
+                feeds[port.product].append(pid)
+    found = []
+    for component in _strongly_connected(feeds):
+        if len(component) > 1 or component[0] in feeds[component[0]]:
+            found.append((component, _closed_path(min(component), set(component), feeds)))
+    return sorted(found)
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
-    found: list[list[str]] = []
+    components: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            successors = graph[node]
+            if child < len(successors):
+                work.append((node, child + 1))
+                nxt = successors[child]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(component))
+            if work:  # back in the parent: take the child's low link
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components
 
-    def visit(node: str) -> None:  # Tarjan; the mesh is small enough for recursion
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in graph[node]:
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1 or node in graph[node]:
-                found.append(sorted(component))
 
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
+def _closed_path(start: str, members: set[str], feeds: dict[str, list[str]]) -> list[str]:
+    """The shortest path from start back to start through members, following data flow."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in feeds[node]:
+                if nxt not in members:
+                    continue
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return path[::-1]
+                if nxt not in previous:
+                    previous[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start]
 
 
 def dbt_errors(mesh) -> Errors:

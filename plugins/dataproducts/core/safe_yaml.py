@@ -1,0 +1,328 @@
+"""Reading a spec file as data, safely and within bounds, remembering where every value was written.
+
+A spec file is untrusted input: any team (or a mistake) can put anything there. So it is read only
+when it is a regular file inside product_specs/ and no larger than the `max_spec_bytes` setting;
+it must be UTF-8; it is composed into YAML nodes by libyaml's safe loader (plain data tags only,
+never Python objects), with its nesting, its number of values (aliases counted each time they are
+used, so an alias bomb stops early) and its text lengths bounded; and duplicate keys are errors.
+Every value keeps the line and column it came from, so an error can point at its field.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_DEPTH = 32  # spec fields nest 5 deep; libyaml's composer recurses in C, so deep flow nesting must never reach it
+MAX_VALUES = 20_000  # scalars, lists and mappings, each use of an alias counted again
+MAX_TEXT = 10_000  # characters of one value
+SNIPPET = 40  # characters of the input an error may quote
+
+Path_ = tuple  # ('output_ports', 0, 'name'): where a value sits in the document
+
+
+@dataclass(frozen=True)
+class Place:
+    line: int  # 1-based, as editors count
+    column: int
+
+
+@dataclass
+class Document:
+    """The parsed spec and where each value (and each key) was written."""
+
+    data: Any
+    values: dict[Path_, Place] = field(default_factory=dict)
+    keys: dict[Path_, Place] = field(default_factory=dict)
+
+    def place_of(self, path: Path_, key: bool = False) -> Optional[Place]:
+        """The place of the value at path, else of the closest enclosing value that was written."""
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            found = self.values.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return None
+
+
+class ReadError(Exception):
+    """The file could not be read as a spec; problem and fix are for the user, place is where."""
+
+    def __init__(self, problem: str, fix: str, place: Optional[Place] = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+        self.place = place
+
+
+def snippet(value: Any) -> str:
+    """A value as an error may quote it: short, on one line."""
+    text = repr(value)
+    return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
+
+
+# ------------------------------------------------------------------------------------------------
+# the file
+# ------------------------------------------------------------------------------------------------
+
+
+def read_spec_bytes(path: Path, specs_dir: Path, max_bytes: int) -> bytes:
+    """The file's bytes, if it is a regular file that resolves inside specs_dir and is small enough."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            target = path.resolve(strict=True)
+            if not target.is_relative_to(specs_dir.resolve()):
+                raise ReadError(
+                    "is a link to a file outside product_specs/, which is never read",
+                    "put the spec file itself in product_specs/<domain>/ instead of a link",
+                )
+            info = os.stat(target)
+    except (FileNotFoundError, RuntimeError):
+        raise ReadError(
+            "is a link that leads nowhere (its target does not exist)", "remove the link or restore its target"
+        ) from None
+    except OSError as exc:
+        raise ReadError(f"cannot be read ({exc.strerror})", "check the file's permissions") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ReadError(
+            f"is a {_kind(info.st_mode)}, not a regular file, and is never read",
+            "replace it with a plain YAML file",
+        )
+    if info.st_size > max_bytes:
+        raise ReadError(
+            f"is {info.st_size:,} bytes, more than the limit of {max_bytes:,} bytes for a spec file",
+            "split the product into smaller ones, or raise the max_spec_bytes setting",
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ReadError(f"cannot be read ({exc.strerror})", "check the file's permissions") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped between lstat and open
+            raise ReadError("is not a regular file, and is never read", "replace it with a plain YAML file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew after stat
+        raise ReadError(
+            f"is more than the limit of {max_bytes:,} bytes for a spec file",
+            "split the product into smaller ones, or raise the max_spec_bytes setting",
+        )
+    return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "special file"
+
+
+def decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReadError("is UTF-16 text (it starts with a UTF-16 byte order mark)", "save it as UTF-8", Place(1, 1))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ReadError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot start or continue a character)",
+            "save it as UTF-8",
+            Place(line, column),
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# the YAML
+# ------------------------------------------------------------------------------------------------
+
+
+def parse(text: str) -> Document:
+    _refuse_deep_flow_nesting(text)
+    loader = SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        document = Document(None)
+        if node is not None:
+            document.data = _Builder(loader, document).build(node)
+        return document
+    except yaml.YAMLError as exc:
+        raise _yaml_read_error(exc, text) from None
+    except RecursionError:  # only a defensive net: nesting is bounded before and during the walk
+        raise ReadError(f"nests deeper than {MAX_DEPTH} levels", "flatten it: spec fields nest a few levels only") from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_deep_flow_nesting(text: str) -> None:
+    """libyaml composes nested [ and { recursively in C: 100,000 of them crash the process.
+    Counting brackets without parsing overcounts brackets inside quotes, which only errs safely."""
+    depth = 0
+    for line_no, line in enumerate(text.splitlines(), 1):
+        for column, char in enumerate(line, 1):
+            if char in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ReadError(
+                        f"nests '[' or '{{' deeper than {MAX_DEPTH} levels",
+                        "flatten it: spec fields nest a few levels only",
+                        Place(line_no, column),
+                    )
+            elif char in "]}" and depth:
+                depth -= 1
+
+
+def _place(mark) -> Optional[Place]:
+    return Place(mark.line + 1, mark.column + 1) if mark is not None else None
+
+
+def _node_place(node) -> Place:
+    return Place(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _yaml_read_error(exc: yaml.YAMLError, text: str) -> ReadError:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None) or ""
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if "'\\t'" in problem or _char_at(text, problem_mark) == "\t":
+        return ReadError(
+            "has a tab character where YAML expects indentation or a value; YAML indents with spaces only",
+            "replace the tab with spaces",
+            _place(problem_mark),
+        )
+    if "quoted scalar" in context and context_mark is not None:
+        return ReadError(
+            "has a quoted value that is never closed (it starts here)",
+            "close the quote with the same character it opens with (' or \")",
+            _place(context_mark),
+        )
+    if context.startswith("while parsing a flow") and context_mark is not None:
+        opener = "[" if "sequence" in context else "{"
+        return ReadError(
+            f"has a '{opener}' that is never closed (it opens here)",
+            f"close it with '{']' if opener == '[' else '}'}', or write the value without brackets",
+            _place(context_mark),
+        )
+    if "expected a single document" in problem + context:
+        return ReadError("holds more than one YAML document ('---')", "keep one spec per file", _place(problem_mark))
+    return ReadError(
+        f"is not valid YAML: {problem}" + (f" ({context})" if context else ""),
+        "fix the YAML syntax at that place (indentation, quotes, colons, brackets)",
+        _place(problem_mark),
+    )
+
+
+def _char_at(text: str, mark) -> Optional[str]:
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    if mark.line < len(lines) and mark.column < len(lines[mark.line]):
+        return lines[mark.line][mark.column]
+    return None
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+class _Builder:
+    """Nodes -> plain Python data, recording each value's place, within the bounds above."""
+
+    def __init__(self, loader, document: Document):
+        self.loader = loader
+        self.document = document
+        self.count = 0
+
+    def build(self, node, path: Path_ = (), depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ReadError(
+                f"holds more than {MAX_VALUES:,} values (aliases count each time they are used)",
+                "write the spec without mass repetition; a spec has tens of values, not thousands",
+                _place(node.start_mark),
+            )
+        if depth > MAX_DEPTH:
+            raise ReadError(
+                f"nests deeper than {MAX_DEPTH} levels",
+                "flatten it: spec fields nest a few levels only",
+                _place(node.start_mark),
+            )
+        if path not in self.document.values:
+            self.document.values[path] = _node_place(node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag not in ("tag:yaml.org,2002:seq",):
+                raise self._tag_error(node)
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node, path: Path_, depth: int) -> dict:
+        if node.tag not in ("tag:yaml.org,2002:map",):
+            raise self._tag_error(node)
+        self.loader.flatten_mapping(node)  # merge keys ('<<: *anchor'), as the safe loader does
+        result: dict = {}
+        for key_node, value_node in node.value:
+            key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                raise ReadError(
+                    "has a key that is not text (keys are field names)",
+                    "write keys as plain names, e.g. 'name:'",
+                    _place(key_node.start_mark),
+                )
+            if key in result:
+                first = self.document.keys.get((*path, key))
+                where = f" (first at line {first.line})" if first else ""
+                raise ReadError(
+                    f"has the key {snippet(key)} twice in one mapping{where}",
+                    "keep one of them: YAML would silently drop the first",
+                    _place(key_node.start_mark),
+                )
+            self.document.keys[(*path, key)] = _node_place(key_node)
+            self.count += 1
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+    def _scalar(self, node) -> Any:
+        if node.tag not in _PLAIN_TAGS:
+            raise self._tag_error(node)
+        if len(node.value) > MAX_TEXT:
+            raise ReadError(
+                f"has a value of {len(node.value):,} characters, more than {MAX_TEXT:,}",
+                "shorten it; long documentation belongs in the dbt project or a linked page",
+                _place(node.start_mark),
+            )
+        return self.loader.construct_object(node)
+
+    def _tag_error(self, node) -> ReadError:
+        return ReadError(
+            f"uses the YAML tag {snippet(_short_tag(node.tag))}, which specs may not use: specs are plain data",
+            "remove the tag (write the value as plain text, a number, a list or a mapping)",
+            _place(node.start_mark),
+        )
