@@ -27,11 +27,32 @@ def cmd_compile(project: Project, args) -> int:
     failed = []
     for project_dir in sorted(p.parent for p in project.dbt_dir.glob("*/dbt_project.yml")):
         name = project_dir.name
-        result = dbt_runner.invoke(dbt_runner.dbt_args(project, "parse", name, project_dir, []))
-        print(f"dbt parse {name}: {'ok' if result.success else 'FAILED'}")
-        if not result.success:
+        ok = compile_project(project, name)
+        print(f"dbt parse {name}: {'ok' if ok else 'FAILED'}")
+        if not ok:
             failed.append(name)
     return 1 if failed else 0
+
+
+def compile_project(project: Project, name: str) -> bool:
+    """`dbt parse` into a staging folder, then the manifest replaces the old one atomically: the DAG
+    factory, reading it at any moment (or after compile was killed), sees the old or the new one whole."""
+    from filelock import FileLock
+
+    from dataproducts.core.files import atomic_write_bytes
+    from dataproducts.dbt import runner as dbt_runner
+
+    target = project.manifest_path(name).parent
+    target.mkdir(parents=True, exist_ok=True)
+    staging = target / ".compile"  # kept between runs: dbt's partial parsing reuses what it left there
+    with FileLock(str(target / ".compile.lock")):
+        (staging / "target" / "manifest.json").unlink(missing_ok=True)
+        result = dbt_runner.invoke(dbt_runner.dbt_args(project, "parse", name, staging, []))
+        written = staging / "target" / "manifest.json"
+        if not result.success or not written.is_file():
+            return False
+        atomic_write_bytes(target / "manifest.json", written.read_bytes())
+        return True
 
 
 def cmd_seed_landing(project: Project, args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -39,8 +40,13 @@ class TestNode:
     table: Optional[str]  # alias of the model the test is attached to
 
 
+class ManifestError(ValueError):
+    """A manifest that exists but cannot be used: half-written, truncated or not dbt's shape."""
+
+
 class Manifest:
     def __init__(self, raw: dict, path: Path):
+        _check_shape(raw)
         self.path = path
         self.raw = raw  # the whole manifest, for readers that need more than the accessors below
         self.adapter_type: str = raw.get("metadata", {}).get("adapter_type", "")
@@ -96,6 +102,23 @@ class Manifest:
         return found[0] if found else None
 
 
+def _check_shape(raw: object) -> None:
+    """What the accessors rely on, checked once, so a damaged manifest is one clear error."""
+    if not isinstance(raw, dict):
+        raise ManifestError(f"it holds a JSON {type(raw).__name__}, not dbt's manifest object")
+    metadata, nodes, sources = raw.get("metadata", {}), raw.get("nodes"), raw.get("sources", {})
+    if not isinstance(metadata, dict) or not isinstance(nodes, dict) or not isinstance(sources, dict):
+        raise ManifestError("it lacks dbt's 'metadata', 'nodes' and 'sources' objects")
+    for key, node in nodes.items():
+        if not isinstance(node, dict) or not all(isinstance(node.get(f), str) for f in ("unique_id", "name", "resource_type")):
+            raise ManifestError(f"node {key[:80]!r} lacks a unique_id, name or resource_type")
+        if node["resource_type"] == "model" and not isinstance(node.get("schema"), str):
+            raise ManifestError(f"model {key[:80]!r} lacks its schema")
+    for key, source in sources.items():
+        if not isinstance(source, dict) or not all(isinstance(source.get(f), str) for f in ("name", "schema")):
+            raise ManifestError(f"source {key[:80]!r} lacks a name or schema")
+
+
 def _model(node: dict) -> Model:
     return Model(
         unique_id=node["unique_id"],
@@ -119,19 +142,27 @@ def compiled_sql(target_path: Path, project_name: str, model: Model) -> Optional
         return None
 
 
-_cache: dict[Path, tuple[float, Manifest]] = {}
+_cache: dict[Path, tuple[tuple[int, int, int], Manifest]] = {}
 
 
 def load_manifest(path: Path) -> Optional[Manifest]:
-    """The manifest at path, or None when it has not been compiled; cached by modification time."""
+    """The manifest at path, or None when it has not been compiled; cached by the file's state.
+    Raises ManifestError when it exists but cannot be used (truncated, half-written, not dbt's)."""
     try:
-        mtime = path.stat().st_mtime
+        with path.open("rb") as handle:  # state and content of the same file, even if it is replaced meanwhile
+            info = os.fstat(handle.fileno())
+            state = (info.st_mtime_ns, info.st_size, info.st_ino)
+            cached = _cache.get(path)
+            if cached and cached[0] == state:
+                return cached[1]
+            try:
+                raw = json.load(handle)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ManifestError(f"it is not complete JSON ({str(exc)[:100]})") from None
     except FileNotFoundError:
         return None
-    cached = _cache.get(path)
-    if cached and cached[0] == mtime:
-        return cached[1]
-    with path.open("rb") as handle:
-        manifest = Manifest(json.load(handle), path)
-    _cache[path] = (mtime, manifest)
+    except OSError as exc:
+        raise ManifestError(f"it cannot be read ({exc.strerror})") from None
+    manifest = Manifest(raw, path)
+    _cache[path] = (state, manifest)
     return manifest

@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
+from dataproducts.core import selection
 from dataproducts.core.errors import SpecError
-from dataproducts.core.manifest import Manifest, load_manifest
+from dataproducts.core.manifest import Manifest, ManifestError, load_manifest
+from dataproducts.core.safe_yaml import snippet
 from dataproducts.core.spec import DataProductSpec
 
 Errors = dict[str, list[SpecError]]
@@ -24,17 +26,24 @@ def graph_errors(mesh) -> Errors:
         for error in _reference_errors(mesh, pid, spec):
             errors[pid].append(error)
     for component, cycle in _cycles(mesh):
-        shown = " -> ".join(cycle + [cycle[0]])
+        problem = f"dependency cycle: {_shown(cycle)}{_also_in_the_cycle(component, cycle)}"
         for pid in component:
             errors[pid].append(
                 SpecError(
                     mesh.entries[pid].path,
                     "input_ports",
-                    f"dependency cycle: {shown}" + _also_in_the_cycle(component, cycle),
+                    problem,
                     "a product cannot (indirectly) read itself; remove one of these input ports",
                 )
             )
     return errors
+
+
+def _shown(cycle: list[str], most: int = 8) -> str:
+    """'a -> b -> c -> a'; a long cycle by its first products and its length."""
+    if len(cycle) <= most:
+        return " -> ".join([*cycle, cycle[0]])
+    return " -> ".join(cycle[: most - 1]) + f" -> ... ({len(cycle):,} products) -> {cycle[-1]} -> {cycle[0]}"
 
 
 def _also_in_the_cycle(component: list[str], cycle: list[str]) -> str:
@@ -161,6 +170,7 @@ def dbt_errors(mesh) -> Errors:
         if problem:
             errors[pid].append(SpecError(path, "transform.dbt.project", problem[0], problem[1]))
             continue
+        errors[pid].extend(_selection_errors(path, spec, manifest))
         errors[pid].extend(_output_port_errors(path, spec, manifest))
         errors[pid].extend(_input_port_errors(mesh, path, spec, manifest))
     return errors
@@ -171,13 +181,25 @@ def _manifest_for(project, spec: DataProductSpec):
     project_dir = project.dbt_project_dir(name)
     if not (project_dir / "dbt_project.yml").is_file():
         return None, (f"there is no dbt project at dbt/{name}/", f"create dbt/{name}/dbt_project.yml or name an existing project")
-    manifest = load_manifest(project.manifest_path(name))
+    try:
+        manifest = load_manifest(project.manifest_path(name))
+    except ManifestError as exc:
+        return None, (
+            f"dbt project '{name}' has a manifest that cannot be used (dbt/{name}/target/manifest.json: {exc})",
+            "run `dataproducts compile` (it rewrites every project's manifest, atomically)",
+        )
     if manifest is None:
         return None, (
             f"dbt project '{name}' has not been compiled (no dbt/{name}/target/manifest.json)",
             "run `dataproducts compile` (it runs `dbt parse` for every project)",
         )
     return manifest, None
+
+
+def _selection_errors(path: str, spec: DataProductSpec, manifest: Manifest):
+    for found in selection.problems(manifest, list(spec.transform.dbt.select)):
+        i = spec.transform.dbt.select.index(found.item)
+        yield SpecError(path, f"transform.dbt.select[{i}]", f"{snippet(found.item)} {found.problem}", found.fix)
 
 
 def _output_port_errors(path: str, spec: DataProductSpec, manifest: Manifest):

@@ -126,7 +126,7 @@ def build(
     (on a warehouse with roles), their rows for the date and their columns. Run it inside `as_role`."""
     warehouse_env(project)
     variables = json.dumps({"business_date": business_date.isoformat()})
-    extra = ["--select", *select, "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
+    extra = [*selection_args(select), "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
     args = dbt_args(project, "build", dbt_project, work_dir, extra)
     result = invoke(args, logger)
     outcome = _build_result(result)
@@ -141,6 +141,12 @@ def build(
         grant_select(project, dbt_project, work_dir, grants, logger)
     counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger)
     return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns)
+
+
+def selection_args(select: Sequence[str]) -> list[str]:
+    """`--select=<item>` per item: joined to its option, an item is a value even if it looks like a
+    flag (the spec model already refuses those; this keeps any other caller just as safe)."""
+    return [f"--select={item}" for item in select]
 
 
 def grant_select(
