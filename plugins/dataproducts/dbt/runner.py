@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from dataproducts.core.project import Project
 from dataproducts.core.warehouse_access import TableGrant
@@ -96,8 +96,9 @@ def dbt_args(project: Project, command: str, dbt_project: str, work_dir: Path, e
     ]  # fmt: skip
 
 
-def invoke(args: list[str], logger: logging.Logger = log):
-    """Run dbt in-process, forwarding its log events to logger; returns dbt's own result."""
+def invoke(args: list[str], logger: logging.Logger = log, manifest: Any = None):
+    """Run dbt in-process, forwarding its log events to logger; returns dbt's own result. With a
+    manifest (from `parse`), dbt skips parsing the project again."""
     from dbt.cli.main import dbtRunner
 
     def forward(event) -> None:
@@ -107,7 +108,15 @@ def invoke(args: list[str], logger: logging.Logger = log):
             logger.log(logging.ERROR if level == "error" else logging.WARNING if level == "warn" else logging.INFO, message)
 
     logger.info("dbt %s", " ".join(args))
-    return dbtRunner(callbacks=[forward]).invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
+    return dbtRunner(manifest=manifest, callbacks=[forward]).invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
+
+
+def parse(project: Project, dbt_project: str, work_dir: Path, variables: str, logger: logging.Logger = log) -> Any:
+    """The project parsed once per product run: build, grants and inspection reuse it."""
+    result = invoke(dbt_args(project, "parse", dbt_project, work_dir, ["--vars", variables]), logger)
+    if not result.success or result.result is None:
+        raise DbtFailed(f"dbt could not parse {dbt_project}: {result.exception or 'see the dbt log above'}")
+    return result.result
 
 
 def build(
@@ -126,9 +135,10 @@ def build(
     (on a warehouse with roles), their rows for the date and their columns. Run it inside `as_role`."""
     warehouse_env(project)
     variables = json.dumps({"business_date": business_date.isoformat()})
+manifest = parse(project, dbt_project, work_dir, variables, logger)
     extra = [*selection_args(select), "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
     args = dbt_args(project, "build", dbt_project, work_dir, extra)
-    result = invoke(args, logger)
+    result = invoke(args, logger, manifest)
     outcome = _build_result(result)
     if result.exception is not None:
         raise DbtFailed(f"dbt could not run: {result.exception}")
@@ -138,8 +148,8 @@ def build(
             f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id
         )
     if grants:
-        grant_select(project, dbt_project, work_dir, grants, logger)
-    counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger)
+        grant_select(project, dbt_project, work_dir, grants, logger, manifest)
+    counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger, manifest)
     return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns)
 
 
@@ -150,13 +160,20 @@ def selection_args(select: Sequence[str]) -> list[str]:
 
 
 def grant_select(
-    project: Project, dbt_project: str, work_dir: Path, grants: Sequence[TableGrant], logger: logging.Logger = log
+    project: Project,
+    dbt_project: str,
+    work_dir: Path,
+    grants: Sequence[TableGrant],
+    logger: logging.Logger = log,
+    manifest: Any = None,
 ) -> None:
     """SELECT on each table for exactly its roles (dbt's apply_grants through the platform macro
     dataproducts_grant_select), before anything is published."""
     arguments = json.dumps({"grants": [g.as_dict() for g in grants]})
     result = invoke(
-        dbt_args(project, "run-operation", dbt_project, work_dir, ["dataproducts_grant_select", "--args", arguments]), logger
+        dbt_args(project, "run-operation", dbt_project, work_dir, ["dataproducts_grant_select", "--args", arguments]),
+        logger,
+        manifest,
     )
     if not result.success:
         raise DbtFailed(
@@ -194,22 +211,27 @@ def inspect_outputs(
     tables: list[str],
     business_date: dt.date,
     logger: logging.Logger = log,
+    manifest: Any = None,
 ) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
     """Per output table: its rows for the business date (all rows when it has no business_date
-    column) and its columns with the warehouse's types (what dbt's catalog would say), in one
-    `dbt show` query each."""
+    column) and its columns with the warehouse's types (what dbt's catalog would say), all tables
+    in one `dbt show` query."""
+    if not tables:
+        return {}, {}
+    per_table = (
+        "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) %%}"
+        "{%% set names = cols | map(attribute='name') | map('lower') | list %%}"
+        "select '%(t)s' as output_table, count(*) as n,"
+        " '{%% for c in cols %%}{{ c.name | lower }}:{{ c.dtype | lower | replace(\"'\", \"''\") }};{%% endfor %%}' as cols"
+        " from {{ ref('%(t)s') }} {%% if 'business_date' in names %%} where business_date = '%(d)s' {%% endif %%}"
+    )
+    query = " union all ".join(per_table % {"t": table, "d": business_date.isoformat()} for table in tables)
+    extra = ["--inline", query, "--output", "json", "--limit", str(len(tables))]
+    result = invoke(dbt_args(project, "show", dbt_project, work_dir, extra), logger, manifest)
+    if not result.success:
+        raise DbtFailed(f"could not inspect {', '.join(tables)}: {result.exception}")
     counts, columns = {}, {}
-    for table in tables:
-        query = (
-            "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) %%}"
-            "{%% set names = cols | map(attribute='name') | map('lower') | list %%}"
-            "select count(*) as n, '{%% for c in cols %%}{{ c.name | lower }}:{{ c.dtype | lower | replace(\"'\", \"''\") }};{%% endfor %%}' as cols"
-            " from {{ ref('%(t)s') }} {%% if 'business_date' in names %%} where business_date = '%(d)s' {%% endif %%}"
-        ) % {"t": table, "d": business_date.isoformat()}
-        result = invoke(dbt_args(project, "show", dbt_project, work_dir, ["--inline", query, "--output", "json"]), logger)
-        if not result.success:
-            raise DbtFailed(f"could not inspect {table}: {result.exception}")
-        rows, described = result.result.results[0].agate_table.rows[0]
-        counts[table] = int(rows)
-        columns[table] = dict(item.split(":", 1) for item in str(described).split(";") if ":" in item)
+    for table, rows, described in result.result.results[0].agate_table.rows:
+        counts[str(table)] = int(rows)
+        columns[str(table)] = dict(item.split(":", 1) for item in str(described).split(";") if ":" in item)
     return counts, columns
