@@ -135,7 +135,7 @@ def build(
     (on a warehouse with roles), their rows for the date and their columns. Run it inside `as_role`."""
     warehouse_env(project)
     variables = json.dumps({"business_date": business_date.isoformat()})
-manifest = parse(project, dbt_project, work_dir, variables, logger)
+    manifest = parse(project, dbt_project, work_dir, variables, logger)
     extra = [*selection_args(select), "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
     args = dbt_args(project, "build", dbt_project, work_dir, extra)
     result = invoke(args, logger, manifest)
