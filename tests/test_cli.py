@@ -198,3 +198,12 @@ def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, caps
     }[case]
     assert expected in lines[0]
     assert "Traceback" not in out + err and "t0ken" not in err and "pa55" not in err
+
+
+def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
+    code, out, _ = run(capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings")
+    assert code == 0
+    assert "  owner: team pricing <pricing-team@example.com>" in out
+    assert "  publishes ratings: table pricing.price_ratings" in out
+    assert "    access: restricted to domain pricing and domains advertising" in out
+    assert out.rstrip().endswith("read by: advertising.promotion_candidates")

@@ -491,3 +491,12 @@ def test_quality_scores_are_shown_where_they_exist(compiled_repo):
     data["products"][0]["quality"] = {"score": 0.87, "parts": {"ownership": 1.0}}
     page = ui.render_page(data)
     assert "<th>Quality</th>" in page and "0.87" in page and "ownership: 1.0" in page
+
+
+def test_each_output_port_shows_who_may_read_it(compiled_repo):
+    from dataproducts.airflow import ui
+
+    page = ui.render_page(ui.mesh_data(compiled_repo))
+    assert '<span class="access restricted">restricted to domain pricing and domains advertising</span>' in page
+    assert '<span class="access restricted">only products of domain advertising</span>' in page
+    assert '<span class="access">open to all products</span>' in page

@@ -27,12 +27,12 @@ def test_role_names():
         warehouse_access.domain_role("p" * 60 + "_", "pricing")
 
 
-def test_every_output_table_is_open_to_the_mesh_and_sources_to_the_domains_that_declare_them():
+def test_open_outputs_are_granted_to_the_mesh_and_sources_to_the_domains_that_declare_them():
     mesh = load_mesh(MESH, check_dbt=False)
     grants = warehouse_access.output_grants(mesh.products["advertising.campaign_performance"], "x_")
     assert [g.as_dict() for g in grants] == [
         {"schema": "advertising", "table": "campaign_performance", "roles": ["x__mesh"]},
-        {"schema": "advertising", "table": "promoted_listing_performance", "roles": ["x__mesh"]},
+        {"schema": "advertising", "table": "promoted_listing_performance", "roles": ["x_advertising"]},  # own domain
     ]
     reads = warehouse_access.source_reads(mesh, "x_")
     assert reads[("landing", "raw_listings")] == ("x_inventory",)
@@ -50,7 +50,7 @@ def warehouse_db():
     drop_database(settings.server(), name)
     from dataproducts.dbt import warehouse
 
-    warehouse.drop_roles(f"{name}_", sorted(load_mesh(MESH, check_dbt=False).domains()), **settings.server())
+    warehouse.drop_roles(f"{name}_", warehouse_access.role_domains(load_mesh(MESH, check_dbt=False)), **settings.server())
 
 
 def test_provision_creates_roles_and_schemas_hands_tables_over_and_is_idempotent(warehouse_db):

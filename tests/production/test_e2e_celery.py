@@ -142,9 +142,11 @@ def datahub_dbt_source_urns(target: Path, output: Path) -> set[str]:
 
 
 def test_a_read_the_policy_does_not_allow_fails_in_the_warehouse(mesh_run):
-    """Output tables are readable by every domain of the mesh (open to all, the only policy so far)
-    and by nobody else; external sources only by the domains that declare them; no domain writes
-    another's tables. Each checked with a real query as that role."""
+    """An open output table is readable by every domain of the mesh and by nobody else; a restricted
+    one (pricing.price_ratings: pricing and advertising) and a domain-only one
+    (advertising.promoted_listing_performance) by exactly the domains their policy allows; external
+    sources only by the domains that declare them; no domain writes another's tables. Each checked
+    with a real query as that role."""
     import psycopg2
 
     _, stack, _, warehouse, _ = mesh_run
@@ -162,6 +164,14 @@ def test_a_read_the_policy_does_not_allow_fails_in_the_warehouse(mesh_run):
         )
         with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied for table market_prices"):
             query_as(warehouse, outsider, "select count(*) from pricing.market_prices")
+        assert query_as(warehouse, f"{prefix}advertising", "select count(*) from pricing.price_ratings") > 0
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied for table price_ratings"):
+            query_as(warehouse, f"{prefix}user_behaviour", "select count(*) from pricing.price_ratings")
+        assert query_as(warehouse, f"{prefix}advertising", "select count(*) from advertising.promoted_listing_performance") >= 0
+        with pytest.raises(
+            psycopg2.errors.InsufficientPrivilege, match="permission denied for table promoted_listing_performance"
+        ):
+            query_as(warehouse, f"{prefix}pricing", "select count(*) from advertising.promoted_listing_performance")
         assert query_as(warehouse, f"{prefix}inventory", "select count(*) from landing.raw_listings") > 0
         with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied for table raw_listings"):
             query_as(warehouse, f"{prefix}advertising", "select count(*) from landing.raw_listings")

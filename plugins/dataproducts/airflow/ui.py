@@ -62,7 +62,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dataproducts.airflow import mesh_graph, operations
-from dataproducts.core import naming
+from dataproducts.core import access, naming
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,8 @@ def _output_port(spec, port) -> dict[str, Any]:
         "table": f"{spec.domain}.{port.table_name}",
         "columns": len(port.contract.columns),
         "freshness_hours": port.freshness.max_age_hours if port.freshness else None,
+        "access": access.describe(spec, port),
+        "restricted": port.access.visibility.value != "open",
     }
 
 

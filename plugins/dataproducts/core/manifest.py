@@ -97,6 +97,23 @@ class Manifest:
         found = self._sources_by_table.get((schema, table))
         return Relation(found[1]["database"], schema, table) if found else None
 
+    def sources_read_by(self, model_unique_id: str) -> set[tuple[str, str]]:
+        """(schema, table) of every dbt source the model reads, directly or through other nodes."""
+        found: set[tuple[str, str]] = set()
+        seen: set[str] = set()
+        frontier = [model_unique_id]
+        while frontier:
+            uid = frontier.pop()
+            if uid in seen:
+                continue
+            seen.add(uid)
+            source = self._sources.get(uid)
+            if source is not None:
+                found.add((source.get("schema"), source.get("identifier") or source["name"]))
+                continue
+            frontier.extend(self._nodes.get(uid, {}).get("depends_on", {}).get("nodes", []))
+        return found
+
     def source_unique_id(self, schema: str, table: str) -> Optional[str]:
         found = self._sources_by_table.get((schema, table))
         return found[0] if found else None

@@ -167,6 +167,30 @@ class Freshness(_Strict):
     max_age_hours: float = Field(gt=0, strict=True, description="Consumers may expect data no older than this.")
 
 
+class Visibility(str, Enum):
+    open = "open"
+    domain = "domain"
+    restricted = "restricted"
+
+
+class Access(_Strict):
+    """Who may read an output port: every product of the mesh ('open', the default), the products of
+    the port's own domain ('domain'), or those plus the listed domains and products ('restricted')."""
+
+    visibility: Visibility = Field(Visibility.open, description="open | domain | restricted")
+    domains: list[Identifier] = Field([], description="restricted: other domains whose products may read the port.")
+    products: list[ProductId] = Field([], description="restricted: other products that may read the port.")
+
+    @model_validator(mode="after")
+    def _lists_only_when_restricted(self) -> Access:
+        listed = bool(self.domains or self.products)
+        if self.visibility is Visibility.restricted and not listed:
+            raise ValueError("visibility 'restricted' needs 'domains' or 'products' to say who may read the port")
+        if self.visibility is not Visibility.restricted and listed:
+            raise ValueError(f"'domains' and 'products' only apply to visibility 'restricted', not '{self.visibility.value}'")
+        return self
+
+
 class OutputPort(_Strict):
     name: Identifier
     description: str = ""
@@ -175,6 +199,10 @@ class OutputPort(_Strict):
     )
     contract: Contract
     freshness: Optional[Freshness] = None
+    access: Access = Field(
+        Access(visibility=Visibility.open, domains=[], products=[]),
+        description="Who may read the port (default: every product of the mesh).",
+    )
 
     @property
     def table_name(self) -> str:

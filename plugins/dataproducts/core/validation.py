@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
-from dataproducts.core import selection
+from dataproducts.core import access, selection
 from dataproducts.core.errors import SpecError
 from dataproducts.core.manifest import Manifest, ManifestError, load_manifest
 from dataproducts.core.safe_yaml import snippet
@@ -36,6 +36,8 @@ def graph_errors(mesh) -> Errors:
                     "a product cannot (indirectly) read itself; remove one of these input ports",
                 )
             )
+    for pid, forbidden in access.forbidden_read_errors(mesh).items():
+        errors[pid].extend(forbidden)
     return errors
 
 
@@ -173,6 +175,7 @@ def dbt_errors(mesh) -> Errors:
         errors[pid].extend(_selection_errors(path, spec, manifest))
         errors[pid].extend(_output_port_errors(path, spec, manifest))
         errors[pid].extend(_input_port_errors(mesh, path, spec, manifest))
+        errors[pid].extend(access.undeclared_read_errors(mesh, path, spec, manifest))
     return errors
 
 

@@ -4,10 +4,11 @@ Each domain's dbt runs as a role of its own, `<prefix><domain>`, which owns the 
 and everything built in it. Each output table grants SELECT to the roles its port's access policy
 allows, and to no other, so a read the policy forbids fails in the warehouse itself.
 
-Policies: today every port is open to all domains of the mesh (the spec has no access field
-yet). "Open to all" is a grant to one group role, `<prefix>_mesh`, that every domain role is a
-member of, so a domain added later can read without every producer rebuilding. A narrower
-policy (own domain, an allow-list) only has to name other roles in `readers`.
+Policies (the port's `access`, core/access.py): "open to all" is a grant to one group role,
+`<prefix>_mesh`, that every domain role is a member of, so a domain added later can read without
+every producer rebuilding. A narrower policy names exactly the roles of the domains it allows (the
+producer's own included); a product on an allow-list gets its domain's role, as roles are per domain,
+while the spec check at load time holds every other product of that domain to the policy.
 
 External source tables (input ports with `source:`) are read by the domains that declare them:
 provisioning grants SELECT on exactly those.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dataproducts.core import access
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.spec import DataProductSpec, OutputPort
 
@@ -56,7 +58,17 @@ def mesh_role(prefix: str) -> str:
 
 def readers(spec: DataProductSpec, port: OutputPort, prefix: str) -> tuple[str, ...]:
     """The roles that may SELECT from the port's table (its owner always can)."""
-    return (mesh_role(prefix),)  # every port is open to all until specs can say otherwise
+    domains = access.reader_domains(spec, port)
+    if domains is None:
+        return (mesh_role(prefix),)
+    return tuple(domain_role(prefix, domain) for domain in domains)
+
+
+def role_domains(mesh: Mesh) -> list[str]:
+    """Every domain that needs a role: the mesh's, and those an access policy names before they
+    have a product (so the grant has a role to name, and the team can read once it arrives)."""
+    named = {d for spec in mesh.products.values() for port in spec.output_ports for d in access.reader_domains(spec, port) or ()}
+    return sorted(named | set(mesh.domains()))
 
 
 def output_grants(spec: DataProductSpec, prefix: str) -> list[TableGrant]:

@@ -65,15 +65,15 @@ def _provision(cur, database: str, mesh: Mesh, prefix: str, done: Provisioned) -
     group = warehouse_access.mesh_role(prefix)
     _create_role(cur, group, login=False)
     for domain in sorted(mesh.domains()):
-        role = warehouse_access.domain_role(prefix, domain)
-        _create_role(cur, role, login=True, password=os.environ.get(f"DATAPRODUCTS_PG_PASSWORD_{domain.upper()}"))
-        cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(role)))
+        role = _member_role(cur, prefix, domain, group)
         cur.execute(sql.SQL("grant connect, temporary on database {} to {}").format(sql.Identifier(database), sql.Identifier(role)))
         cur.execute(sql.SQL("create schema if not exists {} authorization {}").format(sql.Identifier(domain), sql.Identifier(role)))
         _hand_over(cur, domain, role)
         cur.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(domain), sql.Identifier(group)))
         done.roles.append(role)
         done.schemas.append(domain)
+    for domain in sorted(set(warehouse_access.role_domains(mesh)) - set(mesh.domains())):
+        done.roles.append(_member_role(cur, prefix, domain, group))  # named by an access policy, no product yet
     for (schema, table), roles in warehouse_access.source_reads(mesh, prefix).items():
         cur.execute("select to_regclass(%s)", (f'"{schema}"."{table}"',))
         if cur.fetchone()[0] is None:
@@ -84,6 +84,16 @@ def _provision(cur, database: str, mesh: Mesh, prefix: str, done: Provisioned) -
             cur.execute(sql.SQL("grant select on {}.{} to {}").format(sql.Identifier(schema), sql.Identifier(table), sql.Identifier(role)))
         done.source_grants[f"{schema}.{table}"] = roles
     done.roles.insert(0, group)
+
+
+def _member_role(cur, prefix: str, domain: str, group: str) -> str:
+    """The domain's login role, a member of the mesh group."""
+    from psycopg2 import sql
+
+    role = warehouse_access.domain_role(prefix, domain)
+    _create_role(cur, role, login=True, password=os.environ.get(f"DATAPRODUCTS_PG_PASSWORD_{domain.upper()}"))
+    cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(role)))
+    return role
 
 
 def _create_role(cur, role: str, login: bool, password: str | None = None) -> None:

@@ -16,7 +16,7 @@ from datahub.ingestion.source.common.subtypes import DatasetSubTypes
 from datahub.metadata import schema_classes as models
 from datahub.utilities.urns.dataset_urn import DatasetUrn
 
-from dataproducts.core import naming
+from dataproducts.core import access, naming
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.spec import Column, DataProductSpec, LogicalType
 from dataproducts.metadata import urns
@@ -72,7 +72,13 @@ def _dataset_mcps(
         "contract_required": ",".join(c.name for c in port.contract.columns if c.required),
         "contract_unique": ",".join(c.name for c in port.contract.columns if c.unique),
         "dbt_unique_id": model.unique_id,
+        "access": access.describe(spec, port),
+        "access_visibility": port.access.visibility.value,
     }
+    if port.access.domains:
+        properties["access_domains"] = ",".join(port.access.domains)
+    if port.access.products:
+        properties["access_products"] = ",".join(port.access.products)
     if port.freshness:
         properties["freshness_max_age_hours"] = f"{port.freshness.max_age_hours:g}"
     platform = datasets.manifest.adapter_type

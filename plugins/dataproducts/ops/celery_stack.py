@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
+from dataproducts.core import warehouse_access
 from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.ops.stack import AirflowStack, secret
@@ -188,7 +189,7 @@ class CeleryStack(AirflowStack):
         for database in (self.settings.metadata_db, self.settings.warehouse_db):
             drop_database(self.settings.server(), database)
         server = self.settings.server()
-        warehouse.drop_roles(self.settings.role_prefix, sorted(mesh.domains()), **server)
+        warehouse.drop_roles(self.settings.role_prefix, warehouse_access.role_domains(mesh), **server)
         delete_redis_keys(self.settings.redis_url, f"{self.settings.name}:")
 
 
