@@ -57,8 +57,8 @@ def test_a_forbidden_read_breaks_the_reader_naming_both_products_the_policy_and_
 
     assert sorted(mesh.products) == ["billing.invoices", "customer.churn"]
     assert [str(e) for e in mesh.broken["fleet.routes"].errors] == [
-        "product_specs/fleet/routes.yaml: input_ports[0].port: 'fleet.routes' may not read 'billing.invoices.daily': "
-        "the port's access is restricted to domain billing and domains billing, customer. "
+        "product_specs/fleet/routes.yaml:13:9: input_ports[0].port: 'fleet.routes' may not read 'billing.invoices.daily': "
+        "the port's access is restricted to domain billing and domains customer. "
         "Fix: ask its owner, team inventory_team (inventory@example.com), to add 'fleet.routes' or domain 'fleet' "
         "to output port 'daily''s access, or remove this input port"
     ]
@@ -104,7 +104,7 @@ def test_forbidden_and_undeclared_reads_break_only_the_readers_dags(project_copy
 
     assert sorted(mesh.broken) == ["inventory.vehicle_catalog", "user_behaviour.listing_engagement"]
     assert [str(e) for e in mesh.broken["inventory.vehicle_catalog"].errors] == [
-        "product_specs/inventory/vehicle_catalog.yaml: input_ports: dbt model 'vehicle_catalog' of dbt project "
+        "product_specs/inventory/vehicle_catalog.yaml:19:3: input_ports: dbt model 'vehicle_catalog' of dbt project "
         "'inventory' reads pricing.price_ratings, output port 'ratings' of product 'pricing.price_ratings', through a "
         "dbt source, but no input port declares it. Fix: add an input port {product: pricing.price_ratings, port: ratings} "
         "(its access policy then applies), or stop reading the table"

@@ -42,11 +42,12 @@ def describe(producer: DataProductSpec, port: OutputPort) -> str:
     access = port.access
     if access.visibility is Visibility.open:
         return "open to all products"
-    if access.visibility is Visibility.domain:
+    domains = [d for d in access.domains if d != producer.domain]
+    if access.visibility is Visibility.domain or not (domains or access.products):
         return f"only products of domain {producer.domain}"
     listed = []
-    if access.domains:
-        listed.append("domains " + ", ".join(access.domains))
+    if domains:
+        listed.append("domains " + ", ".join(domains))
     if access.products:
         listed.append("products " + ", ".join(access.products))
     return f"restricted to domain {producer.domain} and {'; '.join(listed)}"
