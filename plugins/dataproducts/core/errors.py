@@ -27,7 +27,7 @@ class SpecError:
     column: Optional[int] = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "problem", _bounded(self.problem))
+        object.__setattr__(self, "problem", _bounded(self.problem).rstrip("."))
         object.__setattr__(self, "fix", _bounded(self.fix))
 
     @property
@@ -70,7 +70,8 @@ def field_path(loc: Iterable[Any]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            name = str(part) if len(str(part)) <= 40 else snippet(part)  # an unknown key is input: quote a snippet only
+            path += f".{name}" if path else name
     return path
 
 
@@ -134,16 +135,35 @@ def _fix(item: Any, loc: list, known_fields: dict[str, list[str]]) -> str:
         return "write true or false, without quotes"
     if kind in {"int_type", "float_type"}:
         return "write a number, without quotes"
+    if kind == "string_type":
+        return "write it as text, in quotes when it looks like a number or a date (e.g. '1.0')"
+    if kind == "list_type":
+        return "write a list, e.g. [a, b] or one '- item' per line"
+    if kind in {"greater_than", "greater_than_equal"}:
+        return f"use a number {item['msg'].removeprefix('Input should be ')}"
     if kind in {"literal_error", "enum"}:
         expected = item.get("ctx", {}).get("expected", "")
         return f"use one of {expected}"
     if name == "contact":
         return "write one e-mail address, e.g. 'team@example.com'"
+    for words, fix in VALUE_FIXES.items():
+        if words in item["msg"]:
+            return fix
     if kind == "too_short":
         return "give at least one entry"
     return "correct the value (see schema/dataproduct.schema.json)"
 
 
+VALUE_FIXES = {
+    "is used twice": "rename or remove one of them",
+    "must start with its domain": "make domain: the part of id before the dot",
+    "needs schedule.cron": "add schedule: {cron: '0 3 * * *'}, or read another product's output port",
+    "not both": "keep product and port (another product's output port) or source (an external table)",
+    "needs both 'product' and 'port'": "add the other product's output port as port:",
+    "is not a valid cron expression": "write five cron fields, e.g. '0 3 * * *'",
+    "is not an IANA timezone": "use an IANA timezone name, e.g. 'Europe/Berlin' or 'UTC'",
+    "leads out of the dbt project": "select inside the project, e.g. 'path:models/<product>'",
+}
 PATTERN_FIXES = {
     "": "use lower-case letters, digits and underscores, starting with a letter (ids: '<domain>.<name>')",
     "select": "use dbt selector syntax only, e.g. 'path:models/<product>', 'tag:daily' or '+model_name' "

@@ -11,6 +11,7 @@ Every value keeps the line and column it came from, so an error can point at its
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ class ReadError(Exception):
 
 def snippet(value: Any) -> str:
     """A value as an error may quote it: short, on one line."""
-    text = repr(value)
+    text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
 
 
@@ -200,6 +201,20 @@ def _yaml_read_error(exc: yaml.YAMLError, text: str) -> ReadError:
     context = getattr(exc, "context", None) or ""
     problem_mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        return ReadError(
+            f"has the control character U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X}, which YAML does not allow",
+            "remove it (and save the file as plain UTF-8 text)",
+            Place(before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1),
+        )
+    opened = _unclosed_quote(text, problem_mark)
+    if opened is not None:
+        return ReadError(
+            "has a quoted value that is never closed (it starts here)",
+            "close the quote with the same character it opens with (' or \")",
+            opened,
+        )
     if "'\\t'" in problem or _char_at(text, problem_mark) == "\t":
         return ReadError(
             "has a tab character where YAML expects indentation or a value; YAML indents with spaces only",
@@ -212,7 +227,7 @@ def _yaml_read_error(exc: yaml.YAMLError, text: str) -> ReadError:
             "close the quote with the same character it opens with (' or \")",
             _place(context_mark),
         )
-    if context.startswith("while parsing a flow") and context_mark is not None:
+    if context.startswith(("while parsing a flow sequence", "while parsing a flow mapping")) and context_mark is not None:
         opener = "[" if "sequence" in context else "{"
         return ReadError(
             f"has a '{opener}' that is never closed (it opens here)",
@@ -226,6 +241,25 @@ def _yaml_read_error(exc: yaml.YAMLError, text: str) -> ReadError:
         "fix the YAML syntax at that place (indentation, quotes, colons, brackets)",
         _place(problem_mark),
     )
+
+
+_QUOTED_VALUE = re.compile(r"""^\s*(?:-\s+)?(?:[^"'#\s][^:#]*:\s+)?(["'])(.*)$""")
+
+
+def _unclosed_quote(text: str, mark) -> Optional[Place]:
+    """libyaml lets a quoted value run on over lines, so a missing closing quote is reported far
+    away; the first line before that place whose quoted value does not close on it is the culprit."""
+    if mark is None:
+        return None
+    for number, line in enumerate(text.splitlines()[: mark.line + 1]):
+        found = _QUOTED_VALUE.match(line)
+        if not found:
+            continue
+        quote, rest = found.group(1), found.group(2)
+        closed = rest.replace("\\\\", "").replace('\\"', "") if quote == '"' else rest.replace("''", "")
+        if quote not in closed:
+            return Place(number + 1, found.start(1) + 1)
+    return None
 
 
 def _char_at(text: str, mark) -> Optional[str]:
