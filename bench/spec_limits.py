@@ -33,7 +33,9 @@ def columns_spec() -> str:
     text = head + "output_ports:\n  - name: huge\n    table: market_prices\n    contract:\n      columns:\n"
     i = 0
     while True:
-        line = f"        - {{name: column_{i:05d}, type: string, required: false, description: 'Column {i} of the largest spec.'}}\n"
+        line = (
+            f"        - {{name: column_{i:05d}, type: string, required: false, description: 'Column {i} of the largest spec.'}}\n"
+        )
         if len((text + line).encode()) > LIMIT:
             return text
         text += line
@@ -44,9 +46,9 @@ SHAPES = {
     "none": lambda: None,
     "max columns": columns_spec,
     "max values": lambda: ("x:\n" + "- 1\n" * LIMIT)[: LIMIT - 1],
-    "alias fan-out": lambda: (
-        "a: &a [" + ", ".join(["1"] * 100) + "]\n" + "".join(f"b{i}: *a\n" for i in range(LIMIT // 12))
-    )[:LIMIT],
+    "alias fan-out": lambda: ("a: &a [" + ", ".join(["1"] * 100) + "]\n" + "".join(f"b{i}: *a\n" for i in range(LIMIT // 12)))[
+        :LIMIT
+    ],
 }
 
 
@@ -99,7 +101,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         compiled = Path(tmp) / "compiled"
         shutil.copytree(REPO / "tests" / "fixtures" / "mesh", compiled)
-        subprocess.run([sys.executable, "-m", "dataproducts.cli", "--root", str(compiled), "compile"], check=True, capture_output=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "dataproducts.cli", "--root", str(compiled), "compile"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         print(f"{'shape':<14} {'file bytes':>10} {'what':<9} {'median s':>9} {'peak MB':>8}  broken")
         for shape in SHAPES:
             root = prepare(Path(tmp), shape)
@@ -110,7 +117,11 @@ def main() -> int:
                 runs = []
                 for _ in range(args.repeat):
                     out = subprocess.run(
-                        [sys.executable, __file__, "--measure-one", str(root), what], check=True, capture_output=True, text=True, env=env
+                        [sys.executable, __file__, "--measure-one", str(root), what],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        env=env,
                     )
                     runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 seconds = statistics.median(r["seconds"] for r in runs)
