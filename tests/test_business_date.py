@@ -6,25 +6,36 @@ import datetime as dt
 
 import pytest
 
-from dataproducts.core.business_date import BusinessDateError, resolve_business_date
+from dataproducts.core.business_date import BusinessDateError, partition_key, resolve_business_date
 
 NOW = dt.datetime(2026, 11, 30, 1, 30, tzinfo=dt.UTC)
 
 
-def resolve(conf=None, extras=(), interval_start=None, tz="Europe/Berlin"):
-    return resolve_business_date(conf, list(extras), interval_start, tz, NOW)
+def resolve(conf=None, key=None, interval_start=None, tz="Europe/Berlin"):
+    return resolve_business_date(conf, key, interval_start, tz, NOW)
 
 
-def test_conf_wins():
-    assert resolve({"business_date": "2026-11-03"}, [{"business_date": "2026-11-05"}]) == (dt.date(2026, 11, 3), "run conf")
+def test_conf_wins_and_may_repeat_the_partition_key():
+    assert resolve({"business_date": "2026-11-03"}) == (dt.date(2026, 11, 3), "run conf")
+    assert resolve({"business_date": "2026-11-03"}, "2026-11-03") == (dt.date(2026, 11, 3), "run conf")
 
 
-def test_asset_triggered_run_builds_the_producers_date_latest_first():
-    extras = [{"business_date": "2026-11-03"}, {"business_date": "2026-11-04"}, {"row_count": 3}]
-    assert resolve(extras=extras) == (dt.date(2026, 11, 4), "triggering asset events")
+def test_conf_and_partition_key_that_disagree_fail_naming_both():
+    with pytest.raises(BusinessDateError, match="partition key 2026-11-05 and dag_run.conf.business_date 2026-11-03 disagree"):
+        resolve({"business_date": "2026-11-03"}, "2026-11-05")
 
 
-def test_cron_run_builds_its_data_interval_start_in_the_product_timezone():
+def test_the_partition_key_is_the_business_date():
+    assert resolve(key="2026-11-04") == (dt.date(2026, 11, 4), "partition key")
+    assert partition_key(dt.date(2026, 11, 4)) == "2026-11-04"
+
+
+def test_a_partition_key_that_is_no_date_says_what_to_write():
+    with pytest.raises(BusinessDateError, match=r"the run's partition key: '2026-11-04T00:00:00' is not a date"):
+        resolve(key="2026-11-04T00:00:00")
+
+
+def test_run_with_a_data_interval_builds_its_start_in_the_product_timezone():
     start = dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 29th in Berlin
     assert resolve(interval_start=start) == (dt.date(2026, 11, 29), "data interval start")
     assert resolve(interval_start=start, tz="UTC")[0] == dt.date(2026, 11, 28)

@@ -74,6 +74,20 @@ def test_unknown_product_and_bad_date_are_usage_errors(compiled_repo, capsys):
     assert code == 2 and "--business-date: '3.11.2026' is not a date; use the form YYYY-MM-DD" in err
 
 
+def test_rerun_of_a_date_range_is_each_date_in_turn(compiled_repo, capsys):
+    args = ("--root", str(compiled_repo), "rerun", "pricing.price_ratings")
+    code, out, _ = run(capsys, *args, "--start", "2026-11-02", "--end", "2026-11-05", "--dry-run")
+    assert (code, out) == (
+        0,
+        "rebuilding 2026-11-02 .. 2026-11-05 (4 dates, one after the other) of, in this order: "
+        "pricing.price_ratings, advertising.promotion_candidates\n",
+    )
+    code, _, err = run(capsys, *args, "--start", "2026-11-05", "--end", "2026-11-02", "--dry-run")
+    assert code == 2 and "--end 2026-11-02 is before --start 2026-11-05" in err
+    code, _, err = run(capsys, *args, "--start", "2026-11-05", "--dry-run")
+    assert code == 2 and "give --business-date D, or --start D1 and --end D2" in err
+
+
 def test_metadata_status_shows_quarantined_batches_and_quarantine_inspects_retries_drops(tmp_path, monkeypatch, capsys):
     from datahub.emitter.mcp import MetadataChangeProposalWrapper
     from datahub.metadata.schema_classes import StatusClass

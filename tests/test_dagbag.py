@@ -6,7 +6,6 @@ import re
 
 import pytest
 import yaml
-from airflow.sdk import AssetAll, AssetAny
 from conftest import asset_names, dag_bag
 
 from dataproducts.airflow import docs
@@ -39,7 +38,10 @@ def test_dags_folder_loads_one_dag_per_spec_without_errors(compiled_repo, monkey
         assert outlets == {f"{product_id}.{p['name']}" for p in document["output_ports"]}
 
 
-def test_schedules_are_the_assets_of_the_input_ports(compiled_repo, monkeypatch):
+def test_schedules_are_the_input_ports_partitioned_assets_and_the_business_date_is_the_partition_key(compiled_repo, monkeypatch):
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+
     bag = dag_bag(compiled_repo, monkeypatch)
     kinds = set()
     for product_id, document in specs_by_id(compiled_repo).items():
@@ -47,20 +49,38 @@ def test_schedules_are_the_assets_of_the_input_ports(compiled_repo, monkeypatch)
         reads = {f"{p['product']}.{p['port']}" for p in document.get("input_ports", []) if "product" in p}
         schedule = document.get("schedule") or {}
         if not reads:
-            assert type(timetable).__name__ == "CronTriggerTimetable"
+            assert type(timetable).__name__ == "CronPartitionTimetable"
+            assert (timetable.run_offset, timetable.key_format) == (-1, "%Y-%m-%d"), "the tick after a day builds that day"
             kinds.add("cron")
             continue
         condition = timetable.asset_condition
         assert asset_names(condition) == reads, product_id
-        expected = AssetAny if schedule.get("trigger") == "any" else AssetAll
-        assert isinstance(condition, expected), product_id
+        any_ = schedule.get("trigger") == "any"
+        assert type(condition).__name__ in (("AssetAny", "SerializedAssetAny") if any_ else ("AssetAll", "SerializedAssetAll"))
         if schedule.get("cron"):
-            assert type(timetable).__name__ == "AssetOrTimeSchedule"
+            assert type(timetable).__name__ == "PartitionedAssetOrCronTimetable"
+            again = decode_timetable(encode_timetable(timetable))  # as the scheduler reads it (plugin-registered)
+            assert again == timetable and again.partitioned and again.summary == f"Partitioned Asset or {schedule['cron']}"
             kinds.add("cron or assets")
         else:
-            assert type(timetable).__name__ == "AssetTriggeredTimetable"
-        kinds.add(expected.__name__)
-    assert kinds == {"cron", "cron or assets", "AssetAll", "AssetAny"}, "the example mesh shows every kind of schedule"
+            assert type(timetable).__name__ == "PartitionedAssetTimetable"
+            assert type(timetable.default_partition_mapper).__name__ == "IdentityMapper", "a consumer keeps the daily key"
+        kinds.add("any" if any_ else "all")
+    assert kinds == {"cron", "cron or assets", "all", "any"}, "the example mesh shows every kind of schedule"
+
+
+def test_a_cron_or_assets_tick_asks_for_the_day_before_it_in_the_products_timezone():
+    import datetime as dt
+
+    from airflow.sdk import Asset, AssetAll
+    from airflow.timetables.base import DagRunInfo, TimeRestriction
+
+    from dataproducts.airflow.schedules import PartitionedAssetOrCronTimetable, _core_cron
+
+    timetable = PartitionedAssetOrCronTimetable(cron=_core_cron("0 5 * * *", "Europe/Berlin"), assets=AssetAll(Asset("a")))
+    last = DagRunInfo(run_after=dt.datetime(2026, 11, 4, 4, 0, tzinfo=dt.UTC), data_interval=None, partition_key="2026-11-03")
+    info = timetable.next_dagrun_info_v2(last_dagrun_info=last, restriction=TimeRestriction(None, None, catchup=True))
+    assert (info.run_after, info.partition_key) == (dt.datetime(2026, 11, 5, 4, 0, tzinfo=dt.UTC), "2026-11-04")
 
 
 def test_one_broken_spec_breaks_only_its_own_dag(project_copy, monkeypatch):

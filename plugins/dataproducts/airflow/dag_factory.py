@@ -8,16 +8,15 @@ So a broken spec is visible where its owner looks, and every other DAG keeps wor
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 from pathlib import Path
 from typing import Optional
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
-from dataproducts.airflow import broken_spec, tasks
+from dataproducts.airflow import broken_spec, schedules, tasks
 from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
 from dataproducts.airflow.params import trigger_params
@@ -143,22 +142,7 @@ def output_assets(spec: DataProductSpec) -> list[Asset]:
 
 
 def schedule_for(spec: DataProductSpec, mesh: DomainSlice):
-    """Cron for products that read no product; the input ports' assets (all or any) otherwise,
-    or either of the two when the spec gives a cron as well."""
-    cron = _cron(spec)
-    inputs = input_assets(spec, mesh)
-    if not inputs:
-        return cron
-    assets = AssetAny(*inputs) if spec.trigger == "any" else AssetAll(*inputs)
-    return AssetOrTimeSchedule(timetable=cron, assets=assets) if cron else assets
-
-
-def _cron(spec: DataProductSpec) -> Optional[CronTriggerTimetable]:
-    if spec.schedule is None or spec.schedule.cron is None:
-        return None
-    # interval: data_interval_start is the day being built (see business_date).
-    # run_immediately: a new or unpaused product waits for its next tick; Airflow 3.3 treats
-    # False like None (it runs the previous tick when that is recent), a zero delta never does.
-    return CronTriggerTimetable(
-        spec.schedule.cron, timezone=spec.schedule.timezone, interval=dt.timedelta(days=1), run_immediately=dt.timedelta(0)
-    )
+    """Partitioned by business date: cron for products that read no product; the input ports'
+    partitioned assets (all or any) otherwise, or either of the two when the spec gives a cron as
+    well (see dataproducts.airflow.schedules)."""
+    return schedules.schedule_for(spec, input_assets(spec, mesh))

@@ -25,6 +25,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from dataproducts.airflow import run_labels, ui
 from dataproducts.airflow.broken_spec import BrokenSpecTimetable
+from dataproducts.airflow.schedules import PartitionedAssetOrCronTimetable
 
 ENTRY_POINT_GROUP = "airflow.plugins"
 ENTRY_POINT_VALUE = "dataproducts.airflow.plugin:DataProductsPlugin"
@@ -34,7 +35,7 @@ class DataProductsPlugin(AirflowPlugin):
     name = "dataproducts"
     fastapi_apps = [{"app": ui.app, "url_prefix": ui.URL_PREFIX, "name": "Data products"}]
     listeners = [run_labels]  # notes every product run with the business date it built
-    timetables = [BrokenSpecTimetable]  # broken specs' DAGs: the scheduler must deserialize it
+    timetables = [BrokenSpecTimetable, PartitionedAssetOrCronTimetable]  # the scheduler must deserialize them
     external_views = [
         {
             "name": ui.TITLE,

@@ -13,8 +13,8 @@ from typing import Any
 import pendulum
 
 from dataproducts.airflow.params import FULL_REFRESH
-from dataproducts.core import contract, naming, warehouse_access
-from dataproducts.core.business_date import CONF_KEY, resolve_business_date
+from dataproducts.core import contract, naming, readiness, warehouse_access
+from dataproducts.core.business_date import CONF_KEY, parse_business_date, partition_key, resolve_business_date
 from dataproducts.core.errors import SpecErrors
 from dataproducts.core.loader import load_spec_file
 from dataproducts.core.project import Project
@@ -35,11 +35,6 @@ def load_product(project: Project, product_id: str) -> DataProductSpec:
     return entry.spec
 
 
-def triggering_extras(context: dict) -> list[dict]:
-    events = context.get("triggering_asset_events") or {}
-    return [dict(event.extra or {}) for batch in events.values() for event in batch]
-
-
 OUTCOME_KEY = "build_outcome"  # XCom the build task leaves when it fails or skips, for emit_metadata
 DBT_TARGET_KEY = "dbt_target_path"  # where this run's dbt wrote its artifacts (the SQL it compiled)
 
@@ -56,15 +51,15 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     work_dir = project.state_dir / "runs" / product_id / _safe(context["dag_run"].run_id) / f"try_{ti.try_number}"
     try:
         spec = load_product(project, product_id)
-        _skip_until_every_input_published(spec, context)
         business_date, reason = resolve_business_date(
             conf=context["dag_run"].conf,
-            triggering_extras=triggering_extras(context),
+            run_partition_key=run_partition_key(context),
             data_interval_start=context.get("data_interval_start"),
             timezone=spec.timezone,
             now=pendulum.now("UTC"),
         )
         log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
+        _check_inputs_published(spec, context, business_date)
         role, grants = _warehouse_access(project, spec)
         with dbt_runner.as_role(role, spec.domain):
             result = dbt_runner.build(
@@ -128,20 +123,30 @@ def _failure(exc: Exception, business_date, work_dir: Path) -> dict[str, Any]:
     }
 
 
-def _skip_until_every_input_published(spec: DataProductSpec, context) -> None:
-    """'trigger: any' runs on any input's event, but only once every input has published at least
-    once: before that, the other inputs' tables may not even exist."""
-    if spec.trigger != "any":
-        return
-    from airflow.sdk.exceptions import AirflowSkipException
+def run_partition_key(context) -> str | None:
+    return context.get("partition_key") or getattr(context["dag_run"], "partition_key", None)
 
+
+def _check_inputs_published(spec: DataProductSpec, context, business_date) -> None:
+    """The per-date rule (dataproducts.core.readiness) against the inputs' publication records."""
+    if not spec.product_inputs:
+        return
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from dataproducts.airflow import publications
     from dataproducts.airflow.assets import product_asset
 
-    never = [
-        naming.port_id(*p.upstream) for p in spec.product_inputs if len(context["inlet_events"][product_asset(*p.upstream)]) == 0
-    ]
-    if never:
-        raise AirflowSkipException(f"waiting for the first publication of {', '.join(never)} (trigger: any)")
+    stores = context["asset_state_store"]
+    published = {
+        naming.port_id(*p.upstream): publications.known_dates(stores[product_asset(*p.upstream)], business_date)
+        for p in spec.product_inputs
+    }
+    verdict = readiness.decide(spec.trigger or readiness.ALL, business_date, published)
+    if verdict.skip:
+        raise AirflowSkipException(verdict.message)
+    if not verdict.build:  # no retry: the input's own run (or a rerun of it) starts this product again
+        raise AirflowFailException(f"{spec.id} cannot build {business_date}: {verdict.message}")
+    log.info("%s: %s", spec.id, verdict.message)
 
 
 def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> list[str]:
@@ -150,16 +155,24 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> li
 
     from dataproducts.airflow.assets import product_asset
 
+    from dataproducts.airflow import publications
+
     context = get_current_context()
     spec = load_product(Project.from_env(Path(project_root)), product_id)
+    business_date = parse_business_date(build[CONF_KEY], "the build's business date")
     for port in spec.output_ports:
-        context["outlet_events"][product_asset(product_id, port.name)].extra = {
+        asset = product_asset(product_id, port.name)
+        facts = {
             CONF_KEY: build[CONF_KEY],
             "row_count": build["row_counts"].get(port.table_name),
             "dbt_invocation_id": build["dbt_invocation_id"],
             "spec_version": spec.version,
             "table": f"{spec.domain}.{port.table_name}",
         }
+        event = context["outlet_events"][asset]
+        event.extra = facts
+        event.add_partitions(partition_key(business_date))  # whatever started the run, the event names the date built
+        publications.record(context["asset_state_store"][asset], business_date, {**facts, "run_id": context["dag_run"].run_id})
         log.info("published %s for %s", naming.port_id(product_id, port.name), build[CONF_KEY])
     return [naming.port_id(product_id, p.name) for p in spec.output_ports]
 

@@ -11,9 +11,11 @@ from dataproducts.core.project import Project
 
 
 def register(sub) -> None:
-    rerun = sub.add_parser("rerun", help="rebuild one business date of a product and of everything downstream of it")
+    rerun = sub.add_parser("rerun", help="rebuild business dates of a product and of everything downstream of them")
     rerun.add_argument("product_id")
-    rerun.add_argument("--business-date", required=True, help="YYYY-MM-DD")
+    rerun.add_argument("--business-date", help="YYYY-MM-DD: the one date to rebuild")
+    rerun.add_argument("--start", help="YYYY-MM-DD: the first date of a range to rebuild (a backfill), with --end")
+    rerun.add_argument("--end", help="YYYY-MM-DD: the last date of the range (inclusive)")
     rerun.add_argument("--airflow-url", default=os.environ.get("AIRFLOW_API_URL", "http://localhost:8080"))
     rerun.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
     rerun.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
@@ -36,7 +38,7 @@ def register(sub) -> None:
 
 
 def cmd_rerun(project: Project, args) -> int:
-    from dataproducts.core.business_date import BusinessDateError, parse_business_date
+    from dataproducts.core.business_date import BusinessDateError
     from dataproducts.ops import rerun
     from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line, report
 
@@ -44,16 +46,17 @@ def cmd_rerun(project: Project, args) -> int:
     if mesh is None:
         return 2
     try:
-        date = parse_business_date(args.business_date, "--business-date").isoformat()
-    except BusinessDateError as exc:
-        print(exc, file=sys.stderr)
+        dates = _rerun_dates(args)
+    except (BusinessDateError, ValueError) as exc:
+        print(f"rerun: {exc}", file=sys.stderr)
         return 2
-    print(f"rebuilding {date} of, in this order: {', '.join(rerun.plan(mesh, args.product_id))}")
+    shown = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]} ({len(dates)} dates, one after the other)"
+    print(f"rebuilding {shown} of, in this order: {', '.join(rerun.plan(mesh, args.product_id))}")
     if args.dry_run:
         return 0
     api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
     try:
-        records = rerun.rerun(api, mesh, args.product_id, date, args.timeout)
+        records = rerun.rerun_dates(api, mesh, args.product_id, dates, args.timeout)
     except rerun.RerunFailed as exc:
         print(f"RERUN STOPPED: {exc}", file=sys.stderr)
         return 1
@@ -65,6 +68,17 @@ def cmd_rerun(project: Project, args) -> int:
         return 1
     print(report(records))
     return 0
+
+
+def _rerun_dates(args) -> list[str]:
+    from dataproducts.core.business_date import parse_business_date
+    from dataproducts.ops.rerun import dates_between
+
+    if args.business_date and not (args.start or args.end):
+        return [parse_business_date(args.business_date, "--business-date").isoformat()]
+    if args.start and args.end and not args.business_date:
+        return dates_between(parse_business_date(args.start, "--start"), parse_business_date(args.end, "--end"))
+    raise ValueError("give --business-date D, or --start D1 and --end D2 (a range), not both")
 
 
 def cmd_demo(project: Project, args) -> int:

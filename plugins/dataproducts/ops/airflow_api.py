@@ -31,7 +31,8 @@ class ProductRun:
     queued_at: str
     start_date: Optional[str]
     end_date: Optional[str]
-    business_date: Optional[str] = None
+    business_date: Optional[str] = None  # the date its build task built (None: it did not get that far)
+    partition_key: Optional[str] = None  # the run's partition key in Airflow: the business date it was started for
     row_counts: dict = field(default_factory=dict)
     triggered_by: list[str] = field(default_factory=list)  # producer DAGs whose asset events started this run
     triggering_runs: list[str] = field(default_factory=list)  # and their run ids
@@ -131,11 +132,14 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
-    def trigger(self, dag_id: str, conf: dict) -> str:
+    def trigger(self, dag_id: str, conf: Optional[dict] = None, partition_key: Optional[str] = None) -> str:
         """Start a run under a run id of our own, so that retrying after a server error can never
-        start a second one: the retry either creates it or is told it exists (409)."""
+        start a second one: the retry either creates it or is told it exists (409). A product's
+        business date is its run's partition key (`YYYY-MM-DD`)."""
         run_id = f"manual__dataproducts_{time.time_ns()}"
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        body: dict = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
+        if partition_key is not None:
+            body["partition_key"] = partition_key
         for attempt in range(1, 5):
             try:
                 return self._request_once("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, auth=True)["dag_run_id"]
@@ -164,14 +168,6 @@ class AirflowApi:
         except urllib.error.HTTPError:
             return []
 
-    def delete_queued_events(self, dag_id: str) -> None:
-        """Forget asset events queued for a DAG (a partial AssetAll), e.g. left by a rerun."""
-        try:
-            self._request_once("DELETE", f"/api/v2/dags/{dag_id}/assets/queuedEvents", None, auth=True)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:  # 404: nothing was queued
-                raise
-
     def health(self) -> dict:
         return self._request("GET", "/api/v2/monitor/health", auth=False)
 
@@ -192,6 +188,7 @@ def records(api: AirflowApi, runs: dict[str, list[dict]]) -> list[ProductRun]:
                     start_date=run.get("start_date"),
                     end_date=run.get("end_date"),
                     business_date=build.get("business_date"),
+                    partition_key=run.get("partition_key"),
                     row_counts=build.get("row_counts") or {},
                     triggered_by=sorted({e["source_dag_id"] for e in events if e.get("source_dag_id")}),
                     triggering_runs=sorted({e["source_run_id"] for e in events if e.get("source_run_id")}),

@@ -55,7 +55,7 @@ def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) ->
         api.unpause(dag_id)
     since = now_iso()
     for root in mesh.roots():
-        api.trigger(root, {"business_date": business_date})
+        api.trigger(root, partition_key=business_date)
     deadline = time.monotonic() + timeout
     built: dict[tuple[str, str], Optional[str]] = {}  # (dag, run) -> business date its build produced
     while True:

@@ -1,16 +1,21 @@
-"""Rebuilding one business date of a product and of everything that depends on it.
+"""Rebuilding business dates of a product and of everything that depends on it.
 
-Asset scheduling alone does not cascade a rerun: a consumer that waits for all of its inputs does
-not start when only one of them is rebuilt, and the rerun's event would stay in its queue and start
-it early on a later day, with another input's stale data. So the rerun triggers the product, then
-each downstream product (in run order) once its rerun upstreams have rebuilt the date, unless the
-scheduler has already started it from their events; after triggering one by hand it clears that
-DAG's queued asset events. Every product builds the date from the run conf, so every step is
-idempotent, and the first failure stops the rerun with what is left to do.
+Each date is a partition key, so a rerun of date D is a run of the product with partition key D,
+and its publications carry D. Airflow's partitioned scheduling then starts, for D only, every
+consumer all of whose inputs republished D; a consumer with an input outside the rerun (which
+published D long ago) would wait for that input, so the rerun triggers it with partition key D
+once its rerun upstreams have rebuilt D (unless the scheduler already started it). Its build
+checks the per-date rule like any run (dataproducts.core.readiness), so a consumer whose other
+input never published D fails naming it, and the rerun stops there with what is left to do.
+Several dates are rebuilt one after the other, oldest first, each cascading for itself only.
+
+A consumer triggered by hand leaves Airflow's pending partitioned run of D (the rerun input's
+event alone) waiting: it starts when the other inputs publish D again, which rebuilds D from D.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -31,20 +36,35 @@ def plan(mesh: Mesh, product_id: str) -> list[str]:
     return [product_id, *mesh.downstream_of(product_id)]
 
 
+def dates_between(start: dt.date, end: dt.date) -> list[str]:
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def rerun_dates(
+    api: AirflowApi, mesh: Mesh, product_id: str, dates: list[str], timeout: float = 1800, say: Callable[[str], None] = print
+) -> list[ProductRun]:
+    """Each date in turn, each with its own cascade (a backfill of a date range)."""
+    done: list[ProductRun] = []
+    for date in dates:
+        done.extend(rerun(api, mesh, product_id, date, timeout, say))
+    return done
+
+
 def rerun(
     api: AirflowApi, mesh: Mesh, product_id: str, business_date: str, timeout: float = 1800, say: Callable[[str], None] = print
 ) -> list[ProductRun]:
     targets = plan(mesh, product_id)
-    conf = {CONF_KEY: business_date}
     since = now_iso()
-    api.trigger(product_id, conf)
+    api.trigger(product_id, partition_key=business_date)
     say(f"triggered {product_id} for {business_date}")
     triggered = {product_id}
     ready_at: dict[str, float] = {}
     published: dict[str, datetime] = {}  # product -> when its rebuild published (asset events)
     deadline = time.monotonic() + timeout
     while set(published) != set(targets):
-        runs = {pid: api.runs_since(pid, since) for pid in targets}
+        runs = {pid: [r for r in api.runs_since(pid, since) if _for_date(r, business_date)] for pid in targets}
         for pid in targets:
             upstreams = [up for up in mesh.upstream_products(pid) if up in targets]
             if pid in published or not all(up in published for up in upstreams):
@@ -62,14 +82,18 @@ def rerun(
                 ready_at.setdefault(pid, time.monotonic())
                 if relevant or time.monotonic() - ready_at[pid] < GRACE_SECONDS:
                     continue  # the scheduler started it from the upstream events, or may be about to
-                api.trigger(pid, conf)
-                api.delete_queued_events(pid)
+                api.trigger(pid, partition_key=business_date)
                 triggered.add(pid)
                 say(f"triggered {pid} for {business_date} (its other inputs were not rebuilt)")
         if time.monotonic() > deadline:
             raise RerunFailed(f"not finished within {timeout:.0f} s; still waiting for {sorted(set(targets) - set(published))}")
         time.sleep(3)
-    return records(api, {pid: api.runs_since(pid, since) for pid in targets})
+    return records(api, {pid: [r for r in api.runs_since(pid, since) if _for_date(r, business_date)] for pid in targets})
+
+
+def _for_date(run: dict, business_date: str) -> bool:
+    """Runs of other dates (a schedule, another rerun) are none of this rerun's business."""
+    return run.get("partition_key") in (None, business_date)
 
 
 def _building_run(api: AirflowApi, pid: str, runs: list[dict], business_date: str) -> dict | None:
