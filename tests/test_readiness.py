@@ -126,7 +126,7 @@ def test_any_interleaving_builds_each_date_once_from_inputs_of_that_date(order, 
             assert all(had.values()), f"{consumer} built {date} only from inputs of {date}"
         else:
             assert any(had.values())
-    for consumer, (trigger, inputs) in MESH.items():
+    for consumer in MESH:
         for date in DATES:  # the last build of a date saw every input's rows of that date
             last = [had for name, d, had in scheduler.builds if name == consumer and d == date][-1]
             assert all(last.values()), (consumer, date, last)

@@ -83,7 +83,7 @@ class PartitionedAssetOrCronTimetable(CorePartitionedAssetTimetable):
         from airflow.serialization.decoders import decode_asset_like
 
         cron = CoreCronPartitionTimetable.deserialize(data["cron"])
-        return cls(cron=cron, assets=decode_asset_like(data["asset_condition"]))  # type: ignore[arg-type]
+        return cls(cron=cron, assets=decode_asset_like(data["asset_condition"]))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PartitionedAssetOrCronTimetable) and other.serialize() == self.serialize()

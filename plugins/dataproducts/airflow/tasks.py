@@ -153,9 +153,8 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> li
     """The 'publish' task: one asset event per output port, carrying what consumers need."""
     from airflow.sdk import get_current_context
 
-    from dataproducts.airflow.assets import product_asset
-
     from dataproducts.airflow import publications
+    from dataproducts.airflow.assets import product_asset
 
     context = get_current_context()
     spec = load_product(Project.from_env(Path(project_root)), product_id)
