@@ -231,4 +231,10 @@ def query_as(warehouse, role: str, sql: str):
 
 # The embedded end-to-end test's tests, run again on this stack (with this module's mesh_run).
 # They come last, as in test_e2e.py: its rerun test must be the last to run.
-globals().update({name: test for name, test in vars(test_e2e).items() if name.startswith("test_")})
+globals().update(
+    {
+        name: test
+        for name, test in vars(test_e2e).items()
+        if name.startswith("test_") and not getattr(test, "embedded_only", False)
+    }
+)
