@@ -48,7 +48,7 @@ import datetime
 
 import yaml
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
 
 import bench_callables
 
@@ -56,14 +56,15 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _asset(item):
-    return Asset(name=item["name"], uri=item["uri"], group=item["group"])
+    return Asset(name=item["name"], uri=item["uri"], group=item["group"], extra=item["extra"])
 
 
 def _cron(item):
-    return CronTriggerTimetable(
+    return CronPartitionTimetable(
         item["cron"],
         timezone=item["timezone"],
-        interval=datetime.timedelta(seconds=item["interval_s"]),
+        run_offset=item["run_offset"],
+        key_format=item["key_format"],
         run_immediately=datetime.timedelta(seconds=item["run_immediately_s"]),
     )
 
@@ -71,12 +72,11 @@ def _cron(item):
 def _schedule(item):
     if item is None:
         return None
-    cron = _cron(item) if item.get("cron") else None
     if not item.get("assets"):
-        return cron
+        return _cron(item)
     assets = [_asset(a) for a in item["assets"]]
     condition = AssetAny(*assets) if item["trigger"] == "any" else AssetAll(*assets)
-    return AssetOrTimeSchedule(timetable=cron, assets=condition) if cron else condition
+    return PartitionedAssetTimetable(assets=condition)  # the identity mapper by default
 
 
 def build_dags(path):
@@ -138,12 +138,12 @@ HAND_HEADER = '''"""Hand-written Airflow DAGs: {what}."""
 import datetime
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, PartitionedAssetTimetable
 
 from bench_callables import build, emit_metadata, publish
 '''
 
-SDK_CLASSES = ("Asset", "AssetAll", "AssetAny", "AssetOrTimeSchedule", "CronTriggerTimetable")
+SDK_CLASSES = ("Asset", "AssetAll", "AssetAny", "CronPartitionTimetable", "IdentityMapper", "PartitionedAssetTimetable")
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def _task_order(dag) -> list[str]:
 
 def python_literal(value: Any) -> str:
     """Python source for the values a DAG holds (SDK assets and timetables included)."""
-    from airflow.sdk import Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+    from airflow.sdk import Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, PartitionedAssetTimetable
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
@@ -218,17 +218,24 @@ def python_literal(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, Asset):
-        return f"Asset(name={value.name!r}, uri={value.uri!r}, group={value.group!r})"
+        return f"Asset(name={value.name!r}, uri={value.uri!r}, group={value.group!r}, extra={python_literal(value.extra)})"
     if isinstance(value, (AssetAll, AssetAny)):
         return f"{type(value).__name__}(" + ", ".join(python_literal(o) for o in value.objects) + ")"
-    if isinstance(value, AssetOrTimeSchedule):
-        return f"AssetOrTimeSchedule(timetable={python_literal(value.timetable)}, assets={python_literal(value.asset_condition)})"
-    if isinstance(value, CronTriggerTimetable):
+    if isinstance(value, PartitionedAssetTimetable) and _identity_only(value):
+        return f"PartitionedAssetTimetable(assets={python_literal(value.asset_condition)}, default_partition_mapper=IdentityMapper())"
+    if isinstance(value, CronPartitionTimetable):
         return (
-            f"CronTriggerTimetable({value.expression!r}, timezone={_timezone_name(value.timezone)!r}, "
-            f"interval={python_literal(value.interval)}, run_immediately={python_literal(value.run_immediately)})"
+            f"CronPartitionTimetable({value.expression!r}, timezone={_timezone_name(value.timezone)!r}, "
+            f"run_offset={value.run_offset!r}, key_format={value.key_format!r}, run_immediately={python_literal(value.run_immediately)})"
         )
+    if isinstance(value, IdentityMapper):
+        return "IdentityMapper()"
     raise TypeError(f"the peers cannot express {type(value).__name__} yet: {value!r}")
+
+
+def _identity_only(timetable) -> bool:
+    """The partitioned assets the dataproducts factory writes: the identity mapper for every asset."""
+    return not timetable.partition_mapper_config and type(timetable.default_partition_mapper).__name__ == "IdentityMapper"
 
 
 def _timezone_name(timezone) -> str:
@@ -282,7 +289,7 @@ def write_hand_written(dags: list[dict[str, Any]], by_domain: dict[str, list[dic
 
 
 def dag_factory_object(value: Any) -> Any:
-    from airflow.sdk import Asset, AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+    from airflow.sdk import Asset, AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -291,21 +298,22 @@ def dag_factory_object(value: Any) -> Any:
     if isinstance(value, list):
         return [dag_factory_object(v) for v in value]
     if isinstance(value, Asset):
-        return {"__type__": "airflow.sdk.Asset", "name": value.name, "uri": value.uri, "group": value.group}
+        return {"__type__": "airflow.sdk.Asset", "name": value.name, "uri": value.uri, "group": value.group, "extra": dict(value.extra)}
     if isinstance(value, (AssetAll, AssetAny)):
         return {"__type__": f"airflow.sdk.{type(value).__name__}", "__args__": [dag_factory_object(o) for o in value.objects]}
-    if isinstance(value, AssetOrTimeSchedule):
+    if isinstance(value, PartitionedAssetTimetable) and _identity_only(value):
         return {
-            "__type__": "airflow.sdk.AssetOrTimeSchedule",
-            "timetable": dag_factory_object(value.timetable),
+            "__type__": "airflow.sdk.PartitionedAssetTimetable",
             "assets": dag_factory_object(value.asset_condition),
+            "default_partition_mapper": {"__type__": "airflow.sdk.IdentityMapper"},
         }
-    if isinstance(value, CronTriggerTimetable):
+    if isinstance(value, CronPartitionTimetable):
         return {
-            "__type__": "airflow.sdk.CronTriggerTimetable",
+            "__type__": "airflow.sdk.CronPartitionTimetable",
             "__args__": [value.expression],
             "timezone": _timezone_name(value.timezone),
-            "interval": dag_factory_object(value.interval),
+            "run_offset": value.run_offset,
+            "key_format": value.key_format,
             "run_immediately": dag_factory_object(value.run_immediately),
         }
     raise TypeError(f"dag-factory YAML cannot express {type(value).__name__} yet: {value!r}")
@@ -347,36 +355,30 @@ def dag_factory_config(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def naive_schedule(schedule: Any) -> Any:
-    from airflow.sdk import AssetAll, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+    from airflow.sdk import AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
 
     if schedule is None:
         return None
-    cron, condition = None, schedule
-    if isinstance(schedule, AssetOrTimeSchedule):
-        cron, condition = schedule.timetable, schedule.asset_condition
-    elif isinstance(schedule, CronTriggerTimetable):
-        cron, condition = schedule, None
-    item: dict[str, Any] = {}
-    if cron is not None:
-        if not isinstance(cron, CronTriggerTimetable):
-            raise TypeError(f"the naive factory cannot express {type(cron).__name__} yet")
-        item.update(
-            cron=cron.expression,
-            timezone=_timezone_name(cron.timezone),
-            interval_s=cron.interval.total_seconds(),
-            run_immediately_s=cron.run_immediately.total_seconds(),
-        )
-    if condition is not None:
-        if not isinstance(condition, (AssetAll, AssetAny)):
-            raise TypeError(f"the naive factory cannot express {type(condition).__name__} yet")
-        item.update(
-            trigger="any" if isinstance(condition, AssetAny) else "all", assets=[_naive_asset(a) for a in condition.objects]
-        )
-    return item
+    if isinstance(schedule, CronPartitionTimetable):
+        return {
+            "cron": schedule.expression,
+            "timezone": _timezone_name(schedule.timezone),
+            "run_offset": schedule.run_offset,
+            "key_format": schedule.key_format,
+            "run_immediately_s": schedule.run_immediately.total_seconds(),
+        }
+    if isinstance(schedule, PartitionedAssetTimetable) and _identity_only(schedule):
+        condition = schedule.asset_condition
+        if isinstance(condition, (AssetAll, AssetAny)):
+            return {
+                "trigger": "any" if isinstance(condition, AssetAny) else "all",
+                "assets": [_naive_asset(a) for a in condition.objects],
+            }
+    raise TypeError(f"the naive factory cannot express {type(schedule).__name__} yet: {schedule!r}")
 
 
-def _naive_asset(asset) -> dict[str, str]:
-    return {"name": asset.name, "uri": asset.uri, "group": asset.group}
+def _naive_asset(asset) -> dict[str, Any]:
+    return {"name": asset.name, "uri": asset.uri, "group": asset.group, "extra": dict(asset.extra)}
 
 
 def naive_config(d: dict[str, Any]) -> dict[str, Any]:
