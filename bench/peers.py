@@ -298,7 +298,13 @@ def dag_factory_object(value: Any) -> Any:
     if isinstance(value, list):
         return [dag_factory_object(v) for v in value]
     if isinstance(value, Asset):
-        return {"__type__": "airflow.sdk.Asset", "name": value.name, "uri": value.uri, "group": value.group, "extra": dict(value.extra)}
+        return {
+            "__type__": "airflow.sdk.Asset",
+            "name": value.name,
+            "uri": value.uri,
+            "group": value.group,
+            "extra": dict(value.extra),
+        }
     if isinstance(value, (AssetAll, AssetAny)):
         return {"__type__": f"airflow.sdk.{type(value).__name__}", "__args__": [dag_factory_object(o) for o in value.objects]}
     if isinstance(value, PartitionedAssetTimetable) and _identity_only(value):
