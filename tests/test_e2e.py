@@ -8,6 +8,8 @@ triggered it, the business date it built, and the tables and row counts in DuckD
 from __future__ import annotations
 
 import socket
+import time
+from typing import Optional
 
 import duckdb
 import pytest
@@ -16,6 +18,7 @@ from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.metadata import delivery, urns
 from dataproducts.metadata.sinks import open_lite
+from dataproducts.ops.airflow_api import ACTIVE_STATES, ProductRun, now_iso, records
 from dataproducts.ops.embedded import EmbeddedAirflow, run_mesh
 from dataproducts.ops.rerun import rerun
 
@@ -181,3 +184,170 @@ def test_rerun_rebuilds_the_product_and_everything_downstream_for_that_date_only
     candidates = [r for r in records if r.product_id == "advertising.promotion_candidates" and r.business_date]
     assert candidates[-1].triggered_by == ["pricing.price_ratings"], "trigger: any follows the rebuilt input by itself"
     assert warehouse_rows(warehouse) == EXPECTED_ROWS, "rerunning a date rewrites exactly that date"
+
+
+# Several business dates in flight (issue 7). One Airflow (the module's), one scenario after the
+# other; the reference is the same dates built one at a time straight through dbt, in a process
+# and warehouse of its own, which runs while the first scenario runs in Airflow.
+def embedded_only(test):
+    """Not collected again by the Celery twin (tests/production/test_e2e_celery.py): the scenarios of
+    several dates in flight take the twin ~20 minutes more; what they check is the scheduler's and
+    the build task's, the same on both stacks."""
+    test.embedded_only = True
+    return test
+
+
+IN_FLIGHT = ["2026-11-04", "2026-11-05", "2026-11-06", "2026-11-07"]
+FAILING_DATE, GOOD_DATE = "2026-11-02", "2026-11-01"
+
+
+class Reference:
+    """The dates built one at a time straight through dbt (tests/reference_build.py), in a process
+    and a warehouse of its own: started with the first scenario, read when a scenario compares."""
+
+    def __init__(self, compiled_repo, state):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        env = {
+            **os.environ,
+            "DATAPRODUCTS_HOME": str(compiled_repo),
+            "DATAPRODUCTS_STATE_DIR": str(state),
+            "DATAPRODUCTS_DUCKDB_PATH": str(state / "warehouse.duckdb"),
+        }
+        subprocess.run([sys.executable, "-m", "dataproducts.cli", "seed-landing"], env=env, check=True, capture_output=True)
+        script = Path(__file__).with_name("reference_build.py")
+        dates = [*IN_FLIGHT, GOOD_DATE, FAILING_DATE]
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), *dates], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._rows: Optional[dict] = None
+
+    def rows(self, dates) -> dict[str, dict[str, int]]:
+        import json
+
+        if self._rows is None:
+            out, err = self.process.communicate(timeout=1800)
+            assert self.process.returncode == 0, err[-3000:]
+            self._rows = json.loads(out.strip().splitlines()[-1])
+        return {d: self._rows[d] for d in dates}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, compiled_repo):
+    built = Reference(compiled_repo, tmp_path_factory.mktemp("reference"))
+    yield built
+    built.stop()
+
+
+def trigger_roots(api, mesh, dates, broken: Optional[str] = None) -> str:
+    """Every root for every date at once (the `broken` date of inventory.listings fails: its
+    trigger names another date in the conf than its partition key)."""
+    since = now_iso()
+    for date in dates:
+        for root in mesh.roots():
+            conf = {"business_date": GOOD_DATE} if (root, date) == ("inventory.listings", broken) else None
+            api.trigger(root, conf, partition_key=date)
+    return since
+
+
+def runs_of_dates(api, mesh, since: str, expect: set[tuple[str, str]], timeout: float = 900) -> list[ProductRun]:
+    """Once every (product, date) in `expect` was built and no run is active (and none starts in
+    a grace period): every run since `since`, with the date each built."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        runs = {pid: api.runs_since(pid, since) for pid in mesh.products}
+        active = any(r["state"] in ACTIVE_STATES for rs in runs.values() for r in rs)
+        done = {(pid, r["partition_key"]) for pid, rs in runs.items() for r in rs if r["state"] == "success"}
+        if not active and expect <= done:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 20:  # a run that would follow late would exist by now
+                return records(api, runs)
+        else:
+            quiet_since = None
+        assert time.monotonic() < deadline, f"not built within {timeout:.0f} s: {sorted(expect - done)}"
+        time.sleep(3)
+
+
+def rows_by_date(warehouse, tables, dates) -> dict[str, dict[str, int]]:
+    if hasattr(warehouse, "rows_of_date"):
+        return {d: warehouse.rows_of_date(list(tables), d) for d in dates}
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        result = {}
+        for date in dates:
+            result[date] = {}
+            for table in tables:
+                columns = {c[0] for c in db.execute(f"describe {table}").fetchall()}
+                where = f" where business_date = '{date}'" if "business_date" in columns else ""
+                result[date][table] = db.execute(f"select count(*) from {table}{where}").fetchone()[0]
+    return result
+
+
+def assert_each_date_once_from_inputs_of_that_date(api, mesh, runs, dates):
+    for product_id in mesh.products:
+        spec = mesh.products[product_id]
+        mine = [r for r in runs if r.product_id == product_id]
+        assert all(r.state == "success" for r in mine), [(r.run_id, r.state) for r in mine]
+        assert all(r.business_date == r.partition_key for r in mine), "every run builds its own partition's date"
+        built = sorted(r.business_date for r in mine)
+        if spec.trigger == "any":
+            assert set(built) == set(dates), product_id  # once per input that published the date
+            assert len(built) <= len(dates) * len(spec.product_inputs), product_id
+        else:
+            assert built == sorted(dates), f"{product_id} built each date exactly once: {built}"
+        for run in mine:
+            if run.run_type == "asset_triggered":
+                events = api.triggering_events(product_id, run.run_id)
+                assert events and {e["partition_key"] for e in events} == {run.business_date}, (product_id, run.run_id)
+
+
+@embedded_only
+def test_four_dates_in_flight_reach_every_product_once_each_as_built_one_at_a_time(mesh_run, reference):
+    mesh, airflow, _, warehouse, _ = mesh_run
+    since = trigger_roots(airflow.api, mesh, IN_FLIGHT)
+    runs = runs_of_dates(airflow.api, mesh, since, {(p, d) for p in mesh.products for d in IN_FLIGHT})
+    assert_each_date_once_from_inputs_of_that_date(airflow.api, mesh, runs, IN_FLIGHT)
+    assert rows_by_date(warehouse, EXPECTED_ROWS, IN_FLIGHT) == reference.rows(IN_FLIGHT)
+
+
+@embedded_only
+def test_the_same_dates_triggered_in_reverse_order_rebuild_each_date_once_unchanged(mesh_run, reference):
+    mesh, airflow, _, warehouse, _ = mesh_run
+    backwards = list(reversed(IN_FLIGHT))
+    since = trigger_roots(airflow.api, mesh, backwards)
+    runs = runs_of_dates(airflow.api, mesh, since, {(p, d) for p in mesh.products for d in IN_FLIGHT})
+    assert_each_date_once_from_inputs_of_that_date(airflow.api, mesh, runs, IN_FLIGHT)
+    assert rows_by_date(warehouse, EXPECTED_ROWS, IN_FLIGHT) == reference.rows(IN_FLIGHT)
+
+
+@embedded_only
+def test_a_producer_failing_one_date_holds_its_consumers_for_that_date_until_rerun(mesh_run, reference):
+    mesh, airflow, _, warehouse, _ = mesh_run
+    api = airflow.api
+    since = trigger_roots(api, mesh, [GOOD_DATE, FAILING_DATE], broken=FAILING_DATE)
+    waits = {"inventory.listings", *mesh.downstream_of("inventory.listings")}
+    all_of = {p for p in waits if mesh.products[p].trigger != "any"}  # trigger: any builds from what it has
+    expect = {(p, GOOD_DATE) for p in mesh.products} | {(p, FAILING_DATE) for p in set(mesh.products) - waits}
+    before = runs_of_dates(api, mesh, since, expect)
+    failed = [r for r in before if r.state == "failed"]
+    assert [(r.product_id, r.partition_key) for r in failed] == [("inventory.listings", FAILING_DATE)]
+    held = [r for r in before if r.product_id in all_of - {"inventory.listings"} and r.partition_key == FAILING_DATE]
+    assert held == [], "no consumer that needs every input ran for the date its producer failed"
+
+    rerun_since = now_iso()
+    rerun(api, mesh, "inventory.listings", FAILING_DATE, timeout=600, say=lambda _: None)
+    after = runs_of_dates(api, mesh, rerun_since, {(p, FAILING_DATE) for p in waits})
+    for product_id in all_of:
+        built = [r for r in after if r.product_id == product_id and r.state == "success"]
+        assert [r.business_date for r in built] == [FAILING_DATE], f"{product_id} built {FAILING_DATE} once, after the rerun"
+    assert {r.partition_key for r in after} == {FAILING_DATE}, "the rerun cascades for its date only"
+    dates = [GOOD_DATE, FAILING_DATE]
+    assert rows_by_date(warehouse, EXPECTED_ROWS, dates) == reference.rows(dates)
