@@ -58,11 +58,13 @@ def cmd_check(project: Project, args) -> int:
 
 
 def _missing_domain_dag_files(project: Project, mesh: Mesh) -> list[str]:
-    dags_dir = project.root / "dags"
+    """Domains no DAG file builds: neither dags/<domain>.py nor the shared loader of new domains."""
+    if (project.dags_dir / naming.NEW_DOMAINS_DAG_FILE).is_file():
+        return []
     return [
-        f"product_specs/{domain}/: no DAG factory file for the domain. Fix: copy dags/<any domain>.py to dags/{domain}.py and set the domain name"
-        for domain in mesh.domains()
-        if not (dags_dir / f"{domain}.py").is_file()
+        f"product_specs/{domain}/: no DAG file builds the domain. Fix: `dataproducts new {domain}.<product>` writes dags/{domain}.py, "
+        f"or keep dags/{naming.NEW_DOMAINS_DAG_FILE}, which builds every domain without a file of its own"
+        for domain in project.domains_without_dag_file()
     ]
 
 

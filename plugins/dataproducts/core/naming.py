@@ -20,6 +20,8 @@ BROKEN_TAG = "broken-spec"
 MAINTENANCE_TAG = "dataproducts-maintenance"
 CATALOG_DAG_ID = "dataproducts_catalog_sync"
 
+NEW_DOMAINS_DAG_FILE = "dataproducts_new_domains.py"  # dags/ file that builds domains without a file of their own
+
 
 def product_id(domain: str, name: str) -> str:
     return f"{domain}.{name}"

@@ -33,6 +33,23 @@ class Project:
         return self.root / "product_specs"
 
     @property
+    def dags_dir(self) -> Path:
+        return self.root / "dags"
+
+    def spec_domains(self) -> list[str]:
+        """Every domain folder of product_specs/ that holds at least one spec file."""
+        if not self.specs_dir.is_dir():
+            return []
+        return sorted(d.name for d in self.specs_dir.iterdir() if d.is_dir() and any(d.glob("*.yaml")))
+
+    def domain_dag_file(self, domain: str) -> Path:
+        return _inside(self.dags_dir, f"{domain}.py")
+
+    def domains_without_dag_file(self) -> list[str]:
+        """Domain folders that have no `dags/<domain>.py` yet: the shared loader file builds their DAGs."""
+        return [d for d in self.spec_domains() if not self.domain_dag_file(d).is_file()]
+
+    @property
     def dbt_dir(self) -> Path:
         return self.root / "dbt"
 
