@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataproducts.cli import catalog, mesh, runs, warehouse
+from dataproducts.cli import authoring, catalog, inspection, mesh, runs, warehouse
 from dataproducts.core.project import Project
 
-COMMAND_GROUPS = (mesh, warehouse, runs, catalog)
+COMMAND_GROUPS = (mesh, inspection, authoring, warehouse, runs, catalog)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,5 +25,5 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    project = Project(args.root) if args.root else Project.from_env()
+    project = Project(args.root.resolve()) if args.root else Project.from_env()
     return args.handler(project, args)

@@ -1,0 +1,108 @@
+"""Commands for domain teams writing products: scaffold a new one, build one outside Airflow."""
+
+from __future__ import annotations
+
+import sys
+
+from dataproducts.cli.mesh import mesh_knowing
+from dataproducts.core.project import Project
+
+
+def register(sub) -> None:
+    new = sub.add_parser(
+        "new", help="scaffold a product: spec, dbt model and tests, sources, the domain's dbt project and DAG file when new"
+    )
+    new.add_argument("product_id", help="<domain>.<name>")
+    new.add_argument("--reads", action="append", default=[], metavar="PRODUCT.PORT", help="another product's output port")
+    new.add_argument("--source", action="append", default=[], metavar="SCHEMA.TABLE", help="an external table")
+    new.add_argument("--owner", help="owning team (default: the domain)")
+    new.add_argument("--contact", help="the team's e-mail (default: <team>@example.com)")
+    new.add_argument("--no-compile", action="store_true", help="do not run `dbt parse` of the domain's project afterwards")
+    new.set_defaults(handler=cmd_new)
+    build = sub.add_parser("build", help="one product's dbt build for one business date, outside Airflow (development)")
+    build.add_argument("product_id")
+    build.add_argument("--business-date", required=True, help="YYYY-MM-DD")
+    build.add_argument("--full-refresh", action="store_true", help="recreate the product's tables (only this date remains)")
+    build.set_defaults(handler=cmd_build)
+
+
+def cmd_new(project: Project, args) -> int:
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.scaffold import ScaffoldError, scaffold_product
+
+    mesh = load_mesh(project, check_dbt=False)
+    try:
+        scaffold = scaffold_product(project, mesh, args.product_id, args.reads, args.source, args.owner, args.contact)
+    except ScaffoldError as exc:
+        print(f"new: {exc}", file=sys.stderr)
+        return 2
+    existing = [path for path in scaffold.files if (project.root / path).exists()]
+    if existing:
+        print(f"new: would overwrite {', '.join(existing)}; nothing written", file=sys.stderr)
+        return 1
+    for path, text in scaffold.files.items():
+        target = project.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {path}")
+    domain = args.product_id.split(".", 1)[0]
+    if not args.no_compile and _parse_dbt_project(project, domain) != 0:
+        return 1
+    print(f"next: edit the model and the spec's contract together, then `dataproducts validate` and "
+          f"`dataproducts build {args.product_id} --business-date YYYY-MM-DD`")  # fmt: skip
+    return 0
+
+
+def _parse_dbt_project(project: Project, name: str) -> int:
+    from dataproducts.dbt import runner as dbt_runner
+
+    dbt_runner.warehouse_env(project)
+    project_dir = project.dbt_project_dir(name)
+    result = dbt_runner.invoke(dbt_runner.dbt_args(project, "parse", name, project_dir, []))
+    print(f"dbt parse {name}: {'ok' if result.success else 'FAILED'}")
+    return 0 if result.success else 1
+
+
+def cmd_build(project: Project, args) -> int:
+    import logging
+
+    from dataproducts.core import contract, warehouse_access
+    from dataproducts.core.business_date import BusinessDateError, parse_business_date
+    from dataproducts.dbt import runner as dbt_runner
+
+    mesh = mesh_knowing(project, args.product_id, valid=True)
+    if mesh is None:
+        return 2
+    try:
+        date = parse_business_date(args.business_date, "--business-date")
+    except BusinessDateError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    spec = mesh.products[args.product_id]
+    logger = logging.getLogger("dataproducts.build")
+    if not logger.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    work_dir = project.state_dir / "builds" / args.product_id / date.isoformat()
+    prefix = project.warehouse_role_prefix
+    role = warehouse_access.domain_role(prefix, spec.domain) if prefix is not None else None
+    try:
+        with dbt_runner.as_role(role, spec.domain):
+            result = dbt_runner.build(
+                project,
+                spec.transform.dbt.project,
+                list(spec.transform.dbt.select),
+                date,
+                work_dir,
+                [p.table_name for p in spec.output_ports],
+                logger,
+                full_refresh=args.full_refresh,
+            )
+    except dbt_runner.DbtFailed as exc:
+        print(f"build FAILED: {exc}", file=sys.stderr)
+        return 1
+    broken = [c for c in contract.check_columns(spec, result.columns) if not c.passed]
+    rows = ", ".join(f"{table}={count}" for table, count in result.row_counts.items())
+    print(f"built {args.product_id} for {date}: {rows} rows")
+    for check in broken:
+        print(f"CONTRACT BROKEN: {check.message}", file=sys.stderr)
+    return 1 if broken else 0
