@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import email
+import http.server
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,75 @@ def test_a_manual_run_with_full_refresh_from_the_trigger_form_recreates_the_tabl
         dates = {str(d) for (d,) in db.execute("select distinct business_date from inventory.listings").fetchall()}
     assert dates == {"2026-11-04"}, "a full refresh keeps only the date it built"
     assert runner.note == "Business date 2026-11-04 (full refresh)", "the run's note says what it built"
+
+
+def test_a_failure_tells_the_owner_in_the_log_by_email_and_by_webhook(runner):
+    """Airflow's notifier mechanism (the tasks' on_failure_callback) against a local SMTP server
+    (aiosmtpd) and a local HTTP server: product, business date, first error line, log link, rerun."""
+    from aiosmtpd.controller import Controller
+
+    mails: list = []
+    posts: list = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            mails.append(envelope)
+            return "250 OK"
+
+    class Webhook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    web = http.server.HTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    env = {
+        "AIRFLOW_CONN_NOTIFY_SMTP": json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@example.com", "retry_limit": 1},
+            }
+        ),
+        "AIRFLOW_CONN_NOTIFY_HOOK": json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{web.server_port}/hooks/oncall"}),
+        "DATAPRODUCTS_NOTIFY_SMTP_CONN_ID": "notify_smtp",
+        "DATAPRODUCTS_NOTIFY_WEBHOOK_CONN_ID": "notify_hook",
+    }
+    try:
+        assert runner(extra_env=env) == "success"
+        assert not mails and not posts, "a success tells nobody"
+        change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
+        assert runner(extra_env=env) == "failed"
+    finally:
+        smtp.stop()
+        web.shutdown()
+    rerun = f"dataproducts rerun {PRODUCT} --business-date {DATE}"
+    assert f"dataproducts: notifying inventory <inventory-team@example.com>: {PRODUCT} failed" in runner.output
+    ((mail),) = mails
+    assert mail.rcpt_tos == ["inventory-team@example.com"] and mail.mail_from == "airflow@example.com"
+    message = email.message_from_bytes(mail.content)
+    assert message["Subject"] == f"[dataproducts] {PRODUCT} failed for business date {DATE}"
+    body = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    assert f"Business date: {DATE}" in body and rerun in body
+    assert "Error: dbt build failed for path:models/listings (2026-11-03): test.inventory.not_null_listings_listing_id" in body
+    ((path, notice),) = posts
+    assert path == "/hooks/oncall"
+    assert notice["product_id"] == PRODUCT and notice["business_date"] == DATE and notice["rerun_command"] == rerun
+    assert notice["task_id"] == "build" and notice["owner"] == "inventory"
+    assert notice["log_url"].startswith(f"http://localhost:8080/dags/{PRODUCT}/runs/") and "/tasks/build" in notice["log_url"]
+    assert notice["error"].startswith("dbt build failed for path:models/listings (2026-11-03)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -19,6 +19,7 @@ from airflow.sdk import DAG, Asset, CronTriggerTimetable
 from dataproducts.airflow import broken_spec, schedules, tasks
 from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
+from dataproducts.airflow.notify import ProductFailureNotifier
 from dataproducts.airflow.params import trigger_params
 from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
@@ -61,7 +62,10 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
         max_active_runs=1,
         tags=naming.dag_tags(spec.domain, spec.tags),
         owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
-        default_args={"owner": spec.owner.team},  # retries: Airflow's [core] default_task_retries
+        default_args={  # retries: Airflow's [core] default_task_retries
+            "owner": spec.owner.team,
+            "on_failure_callback": ProductFailureNotifier(spec.id, spec.owner.team, spec.owner.contact),
+        },
         doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),
         params=trigger_params(spec),
     ) as dag:

@@ -67,6 +67,16 @@ SETTINGS: dict[str, Setting] = {
             "Largest spec file read, in bytes (checked before parsing); a larger one is a broken spec.",
         ),
         Setting("git_revision", "", "Revision recorded with the metadata; empty: asked of git in <home>."),
+        Setting(
+            "notify_smtp_conn_id",
+            "",
+            "Airflow SMTP connection a failed product's owner is e-mailed through (to the spec's owner contact); empty: no e-mail.",
+        ),
+        Setting(
+            "notify_webhook_conn_id",
+            "",
+            "Airflow HTTP connection a failed product's notice is POSTed to as JSON (host: the URL); empty: no webhook.",
+        ),
     )
 }
 

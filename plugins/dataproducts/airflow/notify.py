@@ -1,0 +1,108 @@
+"""Owners are told when their product fails, through Airflow's notifier mechanism.
+
+`ProductFailureNotifier` is every product task's `on_failure_callback` (an Airflow `BaseNotifier`,
+so it runs where Airflow runs task callbacks: in the task's own process, with its context). It
+always writes one log line naming the owner; it e-mails the owner's contact through Airflow's
+SMTP provider when `notify_smtp_conn_id` names an SMTP connection, and POSTs the notice as JSON
+when `notify_webhook_conn_id` names an HTTP connection. A channel that fails is logged and never
+changes the task's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from dataproducts.airflow.tasks import OUTCOME_KEY
+from dataproducts.core import settings
+from dataproducts.core.business_date import CONF_KEY
+from dataproducts.core.notification import FailureNotice, first_error_line
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+class ProductFailureNotifier(BaseNotifier):
+    def __init__(self, product_id: str, owner: str, contact: str):
+        super().__init__()
+        self.product_id, self.owner, self.contact = product_id, owner, contact
+
+    def notify(self, context: Any) -> None:
+        notice = failure_notice(self.product_id, self.owner, self.contact, context)
+        log.error("dataproducts: notifying %s <%s>: %s", self.owner, self.contact, " | ".join(notice.lines()))
+        for name, send in (("e-mail", _send_email), ("webhook", _post_webhook)):
+            try:
+                send(notice, context)
+            except Exception:  # one channel down must not silence the others
+                log.exception("dataproducts: the %s notice about %s could not be sent", name, self.product_id)
+
+
+def failure_notice(product_id: str, owner: str, contact: str, context: Any) -> FailureNotice:
+    ti = context["ti"]
+    return FailureNotice(
+        product_id=product_id,
+        owner=owner,
+        contact=contact,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        business_date=_business_date(context),
+        error=first_error_line(context.get("exception")),
+        log_url=getattr(ti, "log_url", None),
+    )
+
+
+def _business_date(context: Any) -> str | None:
+    """The date the build chose (its failure record), else the one the run was asked for."""
+    try:
+        outcome = context["ti"].xcom_pull(task_ids="build", key=OUTCOME_KEY) or {}
+    except Exception:  # no XCom access (a callback outside a task run): fall back to the conf
+        outcome = {}
+    if isinstance(outcome, dict) and outcome.get(CONF_KEY):
+        return str(outcome[CONF_KEY])
+    run = context.get("dag_run")
+    conf = getattr(run, "conf", None) or {}
+    params = context.get("params") or {}
+    return conf.get(CONF_KEY) or params.get(CONF_KEY) or None
+
+
+def _send_email(notice: FailureNotice, context: Any) -> None:
+    conn_id = settings.get("notify_smtp_conn_id")
+    if not conn_id:
+        return
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    SmtpNotifier(
+        to=notice.contact, from_email=None, subject=notice.subject, html_content=notice.html(), smtp_conn_id=conn_id
+    ).notify(context)  # notify(), not __call__: the notice is not a Jinja template
+    log.info("dataproducts: e-mailed %s through the connection '%s'", notice.contact, conn_id)
+
+
+def _post_webhook(notice: FailureNotice, context: Any) -> None:
+    conn_id = settings.get("notify_webhook_conn_id")
+    if not conn_id:
+        return
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    url = webhook_url(conn)
+    headers = {"Content-Type": "application/json", **(conn.extra_dejson.get("headers") or {})}
+    body = json.dumps(notice.as_json()).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+        log.info("dataproducts: webhook '%s' answered %s", conn_id, response.status)
+
+
+def webhook_url(conn: Any) -> str:
+    """The connection's host when it is a whole URL, else <schema>://<host>[:<port>]/<extra endpoint>."""
+    host = conn.host or ""
+    if host.startswith(("http://", "https://")):
+        return host
+    port = f":{conn.port}" if conn.port else ""
+    endpoint = str(conn.extra_dejson.get("endpoint", "")).lstrip("/")
+    return f"{conn.schema or 'http'}://{host}{port}/{endpoint}"

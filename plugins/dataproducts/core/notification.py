@@ -1,0 +1,58 @@
+"""What the owner of a failed product is told: product, business date, first error line, log link
+and the command that rebuilds the date. Pure; the channels are in airflow/notify.py."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class FailureNotice:
+    product_id: str
+    owner: str
+    contact: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    business_date: Optional[str]
+    error: str
+    log_url: Optional[str]
+
+    @property
+    def rerun_command(self) -> str:
+        date = self.business_date or "YYYY-MM-DD"
+        return f"dataproducts rerun {self.product_id} --business-date {date}"
+
+    @property
+    def subject(self) -> str:
+        return f"[dataproducts] {self.product_id} failed for business date {self.business_date or 'unknown'}"
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.product_id} failed (owner {self.owner}).",
+            f"Business date: {self.business_date or 'not chosen yet: the run failed before choosing it'}",
+            f"Error: {self.error}",
+            f"Log: {self.log_url or '(no log link: the task has no log URL)'}",
+            f"Run: {self.dag_id} / {self.run_id}, task {self.task_id}",
+            f"Rerun the date and everything downstream: {self.rerun_command}",
+        ]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def html(self) -> str:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()[1:])
+        return f"<p>{html.escape(self.lines()[0])}</p><ul>{items}</ul>"
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "rerun_command": self.rerun_command, "subject": self.subject}
+
+
+def first_error_line(error: object) -> str:
+    """The first non-empty line of an error, at most 500 characters (dbt's messages run long)."""
+    for line in str(error or "").splitlines():
+        if line.strip():
+            return line.strip()[:500]
+    return type(error).__name__ if error is not None else "unknown error"
