@@ -37,8 +37,28 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
             ],
             "",
         ]
-    lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"])]
+    lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"]), "", *runbook_md(spec, spec_path)]
     return "\n".join(lines)
+
+
+def runbook_md(spec: DataProductSpec, spec_path: str) -> list[str]:
+    """What the on-call engineer needs at 3 a.m., in the DAG's own docs."""
+    tables = ", ".join(f"`{spec.domain}.{p.table_name}`" for p in spec.output_ports)
+    dbt = spec.transform.dbt
+    return [
+        "## Runbook",
+        f"- **What it does:** `dbt build` of `{' '.join(dbt.select)}` in `dbt/{dbt.project}/` for one business date "
+        f"(rewriting exactly that date's rows), then publishes {', '.join(f'`{naming.port_id(spec.id, p.name)}`' for p in spec.output_ports)}, "
+        "which starts its consumers.",
+        f"- **Owner:** {spec.owner.team} ({spec.owner.contact}); told of every failure (see the task log's notifier line).",
+        "- **Rerun one date here:** Trigger with *Business date* set (the consumers are not rerun).",
+        f"- **Rerun a date and everything downstream:** `dataproducts rerun {spec.id} --business-date YYYY-MM-DD` "
+        f"(`--dry-run` prints the plan; `dataproducts downstream {spec.id}` lists what it touches).",
+        f"- **Build it outside Airflow:** `dataproducts build {spec.id} --business-date YYYY-MM-DD`.",
+        f"- **Data:** {tables} in the warehouse of the `dbt_target` setting (a `business_date` column per row).",
+        f"- **Metadata:** DataHub data product `urn:li:dataProduct:{spec.id}` (its datasets, lineage, runs and incidents); "
+        f"`dataproducts show {spec.id}` in a checkout; the spec `{spec_path}`.",
+    ]
 
 
 def broken_doc_md(product_id: str, messages: list[str]) -> str:
