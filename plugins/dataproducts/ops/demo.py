@@ -7,8 +7,11 @@ local catalogue, stop it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from dataproducts.core.mesh import load_mesh
@@ -58,25 +61,64 @@ def run_demo(project: Project, business_date: str, port: int, keep_running: bool
     for error in mesh.errors:
         print(f"warning: {error}", file=sys.stderr)
     airflow = make_stack(project, stack, port)
-    print(airflow.preparing(), flush=True)
-    airflow.prepare()
-    print(f"starting {airflow.describe()} ...", flush=True)
-    airflow.start()
+    with ended_by_signals():
+        try:
+            print(airflow.preparing(), flush=True)
+            airflow.prepare()
+            print(f"starting {airflow.describe()} ...", flush=True)
+            airflow.start()
+            return _run(project, airflow, business_date, keep_running, timeout)
+        except KeyboardInterrupt as interrupt:
+            print(f"stopping Airflow ({interrupt or 'Ctrl-C'}) ...", file=sys.stderr, flush=True)
+            return 130
+        finally:
+            with signals_ignored():  # a second Ctrl-C or SIGTERM must not cut the stop short
+                airflow.stop()
+
+
+def _run(project: Project, airflow: AirflowStack, business_date: str, keep_running: bool, timeout: int) -> int:
+    airflow.wait_until_up()
+    mesh = load_mesh(project)
+    print(f"Airflow is up at {airflow.url}; triggering {', '.join(mesh.roots())} for {business_date}", flush=True)
+    records = run_mesh(airflow.api, mesh, business_date, timeout)
+    print(report(records))
+    ok = all(r.state == "success" for r in records)
+    print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
+    print(metadata_report(project))
+    if keep_running:
+        print(
+            f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); "
+            "Ctrl-C or SIGTERM stops it",
+            flush=True,
+        )
+        airflow.wait()
+    return 0 if ok else 1
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def ended_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does, through the `finally` that stops every
+    process it started (Airflow runs in sessions of its own, which no terminal signal reaches)."""
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS}
     try:
-        airflow.wait_until_up()
-        print(f"Airflow is up at {airflow.url}; triggering {', '.join(mesh.roots())} for {business_date}", flush=True)
-        records = run_mesh(airflow.api, load_mesh(project), business_date, timeout)
-        print(report(records))
-        ok = all(r.state == "success" for r in records)
-        print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
-        print(metadata_report(project))
-        if keep_running:
-            print(
-                f"Airflow keeps running at {airflow.url} (user admin, password in {airflow.home}/simple_auth_manager_passwords.json.generated); Ctrl-C stops it"
-            )
-            airflow.wait()
-        return 0 if ok else 1
-    except KeyboardInterrupt:
-        return 130
+        yield
     finally:
-        airflow.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, *STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
