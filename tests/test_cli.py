@@ -214,9 +214,11 @@ def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, caps
 
 
 def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
-    code, out, _ = run(capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings")
+    code, out, _ = run(
+        capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", "http://127.0.0.1:9"
+    )
     assert code == 0
-    assert "  owner: team pricing <pricing-team@example.com>" in out
-    assert "  publishes ratings: table pricing.price_ratings" in out
-    assert "    access: restricted to domain pricing and domains advertising" in out
-    assert out.rstrip().endswith("read by: advertising.promotion_candidates")
+    assert "  owner:       pricing <pricing-team@example.com>" in out
+    assert "    pricing.price_ratings.ratings: table pricing.price_ratings" in out
+    assert "      access: restricted to domain pricing and domains advertising" in out
+    assert "  downstream:  advertising.promotion_candidates" in out

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from dataproducts.core import access, naming, settings
+from dataproducts.core import naming, settings
 from dataproducts.core.mesh import Mesh, load_mesh
 from dataproducts.core.project import Project
 from dataproducts.core.spec import json_schema
@@ -20,9 +20,6 @@ def register(sub) -> None:
         "check", help="what a team's CI runs: dbt parse of every project, validate, and Airflow's DagBag over dags/"
     ).set_defaults(handler=cmd_check)
     sub.add_parser("list", help="products in run order, with inputs and consumers").set_defaults(handler=cmd_list)
-    show = sub.add_parser("show", help="one product: owner, schedule, inputs, output ports with their access, consumers")
-    show.add_argument("product_id")
-    show.set_defaults(handler=cmd_show)
     down = sub.add_parser("downstream", help="products that read a product, directly or not (what a rerun touches)")
     down.add_argument("product_id")
     down.set_defaults(handler=cmd_downstream)
@@ -95,28 +92,6 @@ def mesh_knowing(project: Project, product_id: str, valid: bool) -> Mesh | None:
         file=sys.stderr,
     )
     return None
-
-
-def cmd_show(project: Project, args) -> int:
-    mesh = mesh_knowing(project, args.product_id, valid=True)
-    if mesh is None:
-        return 2
-    spec = mesh.products[args.product_id]
-    print(f"{spec.id} v{spec.version} ({spec.status.value}): {spec.name}")
-    print(f"  owner: team {spec.owner.team} <{spec.owner.contact}>")
-    print(f"  runs: {spec.schedule_summary}")
-    for reading in spec.input_ports:
-        source = reading.source
-        read = f"source {source.schema_}.{source.table}" if source else naming.port_id(*reading.upstream)
-        print(f"  reads {reading.name}: {read}")
-    for output in spec.output_ports:
-        freshness = f", fresh within {output.freshness.max_age_hours:g} h" if output.freshness else ""
-        print(
-            f"  publishes {output.name}: table {spec.domain}.{output.table_name}, {len(output.contract.columns)} columns{freshness}"
-        )
-        print(f"    access: {access.describe(spec, output)}")
-    print(f"  read by: {', '.join(mesh.consumers_of(spec.id)) or '-'}")
-    return 0
 
 
 def cmd_downstream(project: Project, args) -> int:

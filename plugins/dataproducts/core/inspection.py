@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from dataproducts.core import naming
+from dataproducts.core import access, naming
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.spec import DataProductSpec
 
@@ -145,6 +145,7 @@ def _port_lines(mesh: Mesh, spec: DataProductSpec, port) -> list[str]:
     )
     lines = [
         f"    {naming.port_id(spec.id, port.name)}: table {spec.domain}.{port.table_name}{freshness}; read by {', '.join(readers) or '-'}",
+        f"      access: {access.describe(spec, port)}",
         "      contract:",
     ]
     for column in port.contract.columns:
