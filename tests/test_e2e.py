@@ -265,7 +265,7 @@ def trigger_roots(api, mesh, dates, broken: Optional[str] = None) -> str:
     return since
 
 
-def runs_of_dates(api, mesh, since: str, expect: set[tuple[str, str]], timeout: float = 900) -> list[ProductRun]:
+def runs_of_dates(api, mesh, since: str, expect: set[tuple[str, str]], timeout: float = 3600) -> list[ProductRun]:
     """Once every (product, date) in `expect` was built and no run is active (and none starts in
     a grace period): every run since `since`, with the date each built."""
     deadline = time.monotonic() + timeout
