@@ -203,7 +203,18 @@ def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
     events = lite_aspects(runner.state, assertion)
     assert events["assertionInfo"]["datasetAssertion"]["dataset"] == dataset
     ((_, incident),) = incidents(runner.state).items()
-    assert "lacks contract column(s) city" in incident["description"]
+    assert (
+        "inventory.listings does not keep the contract of output port inventory.listings.daily_snapshot: "
+        "city: expected string, found missing." in incident["description"]
+    )
+    assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
+
+
+def test_a_model_that_changes_a_contract_columns_type_fails_with_a_column_by_column_diff(runner):
+    change_listings_model(runner.root, "r.city,", "length(r.city) as city,")
+    assert runner() == "failed"
+    ((_, incident),) = incidents(runner.state).items()
+    assert "city: expected string, found BIGINT (which does not keep string)" in incident["description"]
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
 
 

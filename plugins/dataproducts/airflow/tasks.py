@@ -73,7 +73,8 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
                 full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
                 grants=grants,
             )
-        built = _built(business_date, result, contract.check_columns(spec, result.columns), work_dir)
+        checks = contract.check_columns(spec, result.columns, _adapter(project, spec))
+        built = _built(business_date, result, checks, work_dir)
         if any(not c["passed"] for c in built["contract_checks"]):
             raise contract.ContractBroken([c for c in built["contract_checks"] if not c["passed"]])
     except AirflowSkipException as skip:
@@ -96,6 +97,14 @@ def _warehouse_access(project: Project, spec: DataProductSpec) -> tuple[str | No
     if prefix is None:
         return None, []
     return warehouse_access.domain_role(prefix, spec.domain), warehouse_access.output_grants(spec, prefix)
+
+
+def _adapter(project: Project, spec: DataProductSpec) -> str:
+    """The dbt adapter the domain's project was compiled for ('duckdb', 'postgres')."""
+    from dataproducts.core.manifest import load_manifest
+
+    manifest = load_manifest(project.manifest_path(spec.transform.dbt.project))
+    return manifest.adapter_type if manifest else ""
 
 
 def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> dict[str, Any]:

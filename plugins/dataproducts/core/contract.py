@@ -1,21 +1,38 @@
 """Holding producers to their contracts at run time: does each output table still have every
-column its port promises? Pure; the build task feeds it what the warehouse reports."""
+column its port promises, with a type that keeps the column's logical type? The second line behind
+dbt's enforced model contracts. Pure; the build task feeds it what the warehouse reports."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from dataproducts.core import naming
+from dataproducts.core import naming, warehouse_types
 from dataproducts.core.spec import DataProductSpec
 
 TEST_NAME = "contract_columns"
 
 
 @dataclass(frozen=True)
+class ColumnDiff:
+    column: str
+    expected: str  # the contract's logical type
+    found: Optional[str]  # the warehouse type; None when the column is missing
+
+    def __str__(self) -> str:
+        found = "missing" if self.found is None else f"{self.found} (which does not keep {self.expected})"
+        return f"{self.column}: expected {self.expected}, found {found}"
+
+
+@dataclass(frozen=True)
 class ContractCheck:
     port_id: str
     table: str
-    missing: tuple[str, ...]
+    differences: tuple[ColumnDiff, ...] = ()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(d.column for d in self.differences if d.found is None)
 
     @property
     def unique_id(self) -> str:
@@ -24,15 +41,16 @@ class ContractCheck:
 
     @property
     def passed(self) -> bool:
-        return not self.missing
+        return not self.differences
 
     @property
     def message(self) -> str:
         if self.passed:
-            return f"{self.table} has every contract column of {self.port_id}"
+            return f"{self.table} has every contract column of {self.port_id}, with its type"
         return (
-            f"{self.table} lacks contract column(s) {', '.join(self.missing)} of output port {self.port_id}: "
-            "restore them in the dbt model, or change the contract in a new major version of the spec"
+            f"{self.table} does not keep the contract of output port {self.port_id}: "
+            + "; ".join(str(d) for d in self.differences)
+            + ". Restore them in the dbt model, or change the contract in a new major version of the spec"
         )
 
 
@@ -43,11 +61,16 @@ class ContractBroken(RuntimeError):
         super().__init__("contract broken: " + "; ".join(c["message"] for c in failed))
 
 
-def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, str]]) -> list[ContractCheck]:
-    """columns_by_table: output table -> its columns in the warehouse (names; the types are not compared)."""
+def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, str]], adapter: str = "") -> list[ContractCheck]:
+    """columns_by_table: output table -> column -> its warehouse type; types are compared through
+    core/warehouse_types for the adapter (not at all for an adapter it has no mapping for)."""
     checks = []
     for port in spec.output_ports:
-        actual = {c.lower() for c in columns_by_table.get(port.table_name, [])}
-        missing = tuple(c.name for c in port.contract.columns if c.name.lower() not in actual)
-        checks.append(ContractCheck(naming.port_id(spec.id, port.name), f"{spec.domain}.{port.table_name}", missing))
+        actual = {name.lower(): kind for name, kind in columns_by_table.get(port.table_name, {}).items()}
+        differences = []
+        for column in port.contract.columns:
+            found = actual.get(column.name.lower())
+            if found is None or warehouse_types.fits(adapter, column.type, found) is False:
+                differences.append(ColumnDiff(column.name, column.type.value, found))
+        checks.append(ContractCheck(naming.port_id(spec.id, port.name), f"{spec.domain}.{port.table_name}", tuple(differences)))
     return checks

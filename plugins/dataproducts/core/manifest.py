@@ -30,6 +30,7 @@ class Model:
     original_file_path: str
     depends_on: tuple[str, ...]
     compiled_code: str  # empty unless the manifest was written by `dbt compile` (or a run)
+    contract_enforced: bool = False  # dbt model contract: `config: {contract: {enforced: true}}`
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def _model(node: dict) -> Model:
         original_file_path=node.get("original_file_path", ""),
         depends_on=tuple(node.get("depends_on", {}).get("nodes", [])),
         compiled_code=node.get("compiled_code") or "",
+        contract_enforced=bool(((node.get("config") or {}).get("contract") or {}).get("enforced")),
     )
 
 

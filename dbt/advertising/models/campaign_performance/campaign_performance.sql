@@ -25,13 +25,13 @@ select
     c.ad_product,
     c.daily_budget_eur,
     coalesce(d.promoted_listings, 0) as promoted_listings,
-    coalesce(d.impressions, 0) as impressions,
-    coalesce(d.clicks, 0) as clicks,
+    cast(coalesce(d.impressions, 0) as bigint) as impressions,
+    cast(coalesce(d.clicks, 0) as bigint) as clicks,
     cast(case when d.impressions > 0 then cast(d.clicks as decimal(18, 6)) / d.impressions end as decimal(9, 4)) as ctr,
     cast(coalesce(d.spend_eur, 0) as decimal(12, 2)) as spend_eur,
     cast(case when d.clicks > 0 then d.spend_eur / d.clicks end as decimal(12, 2)) as cpc_eur,
-    coalesce(d.listing_views, 0) as listing_views,
-    coalesce(d.listing_contacts, 0) as listing_contacts,
+    cast(coalesce(d.listing_views, 0) as bigint) as listing_views,
+    cast(coalesce(d.listing_contacts, 0) as bigint) as listing_contacts,
     cast(case when d.listing_contacts > 0 then d.spend_eur / d.listing_contacts end as decimal(12, 2)) as cost_per_contact_eur
 from campaigns as c
 left join delivery as d
