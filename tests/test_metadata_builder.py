@@ -335,7 +335,7 @@ def test_warehouse_types_refine_the_schema_after_a_run(mesh):
     schema = _one(catalog_mcps(mesh, spec.id, None, BASE_URL, types), out, models.SchemaMetadataClass)
     fields = {f.fieldPath: f for f in schema.fields}
     assert fields["launch_year"].nativeDataType == "integer"
-    assert fields["vehicle_key"].nativeDataType == "string", "without a warehouse type: the contract's type"
+    assert fields["vehicle_key"].nativeDataType == "text", "without a warehouse type: the data_type of dbt's model contract"
 
 
 def test_glossary_terms_go_on_the_product_and_its_datasets(mesh):

@@ -190,32 +190,35 @@ def test_a_run_whose_metadata_cannot_be_built_keeps_its_record_until_a_flush_bui
     assert lite_aspects(runner.state, runs[0])["dataProcessInstanceProperties"]["customProperties"]["business_date"] == DATE
 
 
-def test_a_model_that_drops_a_contract_column_fails_before_publishing(runner):
-    change_listings_model(runner.root, "r.city,", "")  # dbt's tests still pass: city has none
+def test_a_model_that_drops_a_contract_column_fails_inside_dbt_build_before_publishing(runner):
+    change_listings_model(runner.root, "r.city,", "")  # dbt's tests would still pass: city has none
     assert runner() == "failed"
-    dataset = next(u for u in _lite_ids(runner.state) if u.startswith("urn:li:dataset:") and ".inventory.listings," in u)
-    assertion = next(
-        u
-        for u in _lite_ids(runner.state)
-        if u.startswith("urn:li:assertion:")
-        and "contract_columns" in json.dumps(lite_aspects(runner.state, u).get("assertionInfo", {}))
-    )
-    events = lite_aspects(runner.state, assertion)
-    assert events["assertionInfo"]["datasetAssertion"]["dataset"] == dataset
     ((_, incident),) = incidents(runner.state).items()
-    assert (
-        "inventory.listings does not keep the contract of output port inventory.listings.daily_snapshot: "
-        "city: expected string, found missing." in incident["description"]
-    )
+    assert "model.inventory.listings: " in incident["description"]
+    assert "This model has an enforced contract that failed" in incident["description"]
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
 
 
-def test_a_model_that_changes_a_contract_columns_type_fails_with_a_column_by_column_diff(runner):
+def test_a_model_that_changes_a_contract_columns_type_fails_inside_dbt_build_and_the_table_keeps_its_rows(runner):
+    """The output model's dbt contract is enforced: dbt itself refuses the changed model before
+    the table changes, so the last good rows stay and nothing is published (no consumer starts)."""
+    assert runner() == "success"
+    before = listing_rows(runner.state)
     change_listings_model(runner.root, "r.city,", "length(r.city) as city,")
     assert runner() == "failed"
-    ((_, incident),) = incidents(runner.state).items()
-    assert "city: expected string, found BIGINT (which does not keep string)" in incident["description"]
     assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
+    ((_, incident),) = incidents(runner.state).items()
+    assert "model.inventory.listings: " in incident["description"]
+    assert "This model has an enforced contract that failed" in incident["description"]
+    assert "city" in incident["description"]
+    assert listing_rows(runner.state) == before > 0
+
+
+def listing_rows(state) -> int:
+    import duckdb
+
+    with duckdb.connect(str(state / "warehouse.duckdb"), read_only=True) as db:
+        return db.execute(f"select count(*) from inventory.listings where business_date = date '{DATE}'").fetchone()[0]
 
 
 def _lite_ids(state) -> list[str]:

@@ -61,3 +61,35 @@ def test_the_readme_shows_the_mapping():
     from conftest import REPO
 
     assert warehouse_types.markdown_table() in (REPO / "README.md").read_text()
+
+
+def test_every_output_model_enforces_its_dbt_contract_with_types_that_keep_the_spec(project_copy):
+    from conftest import compile_dbt
+
+    from dataproducts.core.mesh import load_mesh
+    from dataproducts.core.project import Project
+
+    catalog = project_copy / "dbt" / "inventory" / "models" / "vehicle_catalog" / "vehicle_catalog.yml"
+    catalog.write_text(
+        catalog.read_text().replace("      contract: {enforced: true}\n", "      contract: {enforced: false}\n", 1)
+    )
+    listings = project_copy / "dbt" / "inventory" / "models" / "listings" / "listings.yml"
+    text = listings.read_text()
+    city = text.index("      - name: city\n")
+    listings.write_text(text[:city] + text[city:].replace("data_type: varchar", "data_type: integer", 1))
+    compile_dbt(project_copy)
+
+    mesh = load_mesh(Project(project_copy))
+
+    assert sorted(mesh.broken) == ["inventory.listings", "inventory.vehicle_catalog"]
+    (unenforced,) = mesh.broken["inventory.vehicle_catalog"].errors
+    assert unenforced.field == "output_ports[0].contract"
+    assert unenforced.problem == (
+        "dbt model 'vehicle_catalog' does not enforce its contract, so dbt would replace the table whatever columns it builds"
+    )
+    assert unenforced.fix.startswith("add 'config: {contract: {enforced: true}}' and a data_type for every column")
+    (retyped,) = mesh.broken["inventory.listings"].errors
+    assert retyped.problem == (
+        "dbt model 'listings' declares column 'city' as data_type 'integer', which does not keep the contract's type 'string' on duckdb"
+    )
+    assert retyped.fix.startswith("declare a data_type of one of: bpchar, char, string, text, uuid, varchar")

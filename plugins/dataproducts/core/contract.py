@@ -4,10 +4,13 @@ dbt's enforced model contracts. Pure; the build task feeds it what the warehouse
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Optional
 
 from dataproducts.core import naming, warehouse_types
+from dataproducts.core.errors import SpecError
+from dataproducts.core.manifest import Manifest
 from dataproducts.core.spec import DataProductSpec
 
 TEST_NAME = "contract_columns"
@@ -74,3 +77,34 @@ def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, s
                 differences.append(ColumnDiff(column.name, column.type.value, found))
         checks.append(ContractCheck(naming.port_id(spec.id, port.name), f"{spec.domain}.{port.table_name}", tuple(differences)))
     return checks
+
+
+def model_contract_errors(path: str, spec: DataProductSpec, manifest: Manifest) -> Iterator[SpecError]:
+    """Every output model enforces its dbt model contract, and the data_type it declares for each
+    contract column keeps the column's logical type, so dbt itself fails a build that drops a
+    column or changes a type, before the table changes."""
+    project = spec.transform.dbt.project
+    for i, port in enumerate(spec.output_ports):
+        model = manifest.model_for_table(port.table_name)
+        if model is None:
+            continue  # reported by validation already
+        where = model.original_file_path.rsplit("/", 1)[0]
+        if not model.contract_enforced:
+            yield SpecError(
+                path,
+                f"output_ports[{i}].contract",
+                f"dbt model '{model.name}' does not enforce its contract, so dbt would replace the table whatever columns it builds",
+                f"add 'config: {{contract: {{enforced: true}}}}' and a data_type for every column to '{model.name}' in dbt/{project}/{where}/*.yml",
+            )
+            continue
+        for j, column in enumerate(port.contract.columns):
+            data_type = (model.columns.get(column.name) or {}).get("data_type")
+            if data_type and warehouse_types.fits(manifest.adapter_type, column.type, data_type) is False:
+                accepted = ", ".join(sorted(warehouse_types.TYPES[manifest.adapter_type][column.type]))
+                yield SpecError(
+                    path,
+                    f"output_ports[{i}].contract.columns[{j}].type",
+                    f"dbt model '{model.name}' declares column '{column.name}' as data_type '{data_type}', "
+                    f"which does not keep the contract's type '{column.type.value}' on {manifest.adapter_type}",
+                    f"declare a data_type of one of: {accepted} (dbt/{project}/{where}/*.yml), or change the contract's type",
+                )

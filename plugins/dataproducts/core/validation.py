@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
-from dataproducts.core import access, selection
+from dataproducts.core import access, contract, selection
 from dataproducts.core.errors import SpecError
 from dataproducts.core.manifest import Manifest, ManifestError, load_manifest
 from dataproducts.core.safe_yaml import snippet
@@ -176,6 +176,7 @@ def dbt_errors(mesh) -> Errors:
         errors[pid].extend(_output_port_errors(path, spec, manifest))
         errors[pid].extend(_input_port_errors(mesh, path, spec, manifest))
         errors[pid].extend(access.undeclared_read_errors(mesh, path, spec, manifest))
+        errors[pid].extend(contract.model_contract_errors(path, spec, manifest))
     return errors
 
 

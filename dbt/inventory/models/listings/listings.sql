@@ -19,7 +19,7 @@ select
     r.price_eur,
     r.city,
     cast(r.created_at as date) as listed_date,
-    {{ dbt.datediff('cast(r.created_at as date)', 'p.business_date', 'day') }} as days_online
+    cast({{ dbt.datediff('cast(r.created_at as date)', 'p.business_date', 'day') }} as integer) as days_online
 from raw as r
 cross join params as p
 where cast(r.created_at as date) <= p.business_date

@@ -21,10 +21,10 @@ per_listing as (
 select
     cast('{{ var("business_date") }}' as date) as business_date,
     listing_id,
-    views,
+    cast(views as bigint) as views,
     unique_visitors,
-    favourites,
-    contacts,
+    cast(favourites as bigint) as favourites,
+    cast(contacts as bigint) as contacts,
     cast(case when views > 0 then cast(contacts as decimal(18, 6)) / views end as decimal(9, 4)) as contact_rate,
     cast(cast(app_events as decimal(18, 6)) / events as decimal(9, 4)) as app_share
 from per_listing
