@@ -202,8 +202,17 @@ def model_yml(name: str, inputs: list[Input]) -> str:
         tests: list[Any] = [{"not_null": {"config": {"where": THIS_DATE}}}]
         if column.get("unique"):
             tests.append({"unique": {"config": {"where": THIS_DATE}}})
-        columns.append({"name": column["name"], "description": column["description"], "data_tests": tests})
-    document = {"version": 2, "models": [{"name": name, "description": "TODO: what one row means.", "columns": columns}]}
+        data_type = "date" if column["type"] == "date" else "bigint"  # count(*) is a bigint on DuckDB and Postgres
+        columns.append(
+            {"name": column["name"], "description": column["description"], "data_type": data_type, "data_tests": tests}
+        )
+    model = {
+        "name": name,
+        "description": "TODO: what one row means.",
+        "config": {"contract": {"enforced": True}},
+        "columns": columns,
+    }
+    document = {"version": 2, "models": [model]}
     return yaml.safe_dump(document, sort_keys=False, width=120)
 
 
@@ -251,6 +260,8 @@ def dbt_project_yml(domain: str) -> str:
         "    +materialized: incremental\n"
         "    +incremental_strategy: delete+insert\n"
         "    +unique_key: business_date\n"
+        "    # a column added to a model reaches its table (history kept); the enforced contract stops other changes\n"
+        "    +on_schema_change: append_new_columns\n"
         '    +pre-hook: "{{ dataproducts_clear_business_date() }}"\n'
     )
 
