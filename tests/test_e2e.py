@@ -307,7 +307,7 @@ def assert_rows_as_built_one_at_a_time(warehouse, dates, reference) -> None:
     """Every table's rows per date equal the dates built one at a time; a snapshot table holds
     exactly one of the dates, with that date's rows."""
     found = rows_by_date(warehouse, EXPECTED_ROWS, dates)
-    expected = reference.rows(dates)
+    expected = {date: dict(rows) for date, rows in reference.rows(dates).items()}  # the reference is shared
     for table in SNAPSHOT_TABLES:
         held = {date: found[date].pop(table) for date in dates}
         built = {date: expected[date].pop(table) for date in dates}
