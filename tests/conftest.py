@@ -88,13 +88,15 @@ def compiled_repo(tmp_path_factory):
     dags/, product_specs/ and dbt/), copied to a temporary root, its landing seeds generated and
     every dbt project's manifest compiled, as the DAG factory needs. The tests test the platform
     on this mesh, so a team that replaces the repository's example mesh keeps a green suite;
-    tests/test_repository_mesh.py checks whatever product_specs/ holds."""
+    tests/test_repository_mesh.py checks whatever product_specs/ holds. The platform's dbt
+    conventions (dbt/platform_macros) are the repository's own, never a copy."""
     import shutil
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("mesh") / "repo"
     shutil.copytree(FIXTURE_MESH, root)
+    shutil.copytree(REPO / "dbt" / "platform_macros", root / "dbt" / "platform_macros")
     subprocess.run([sys.executable, str(root / "dbt" / "landing" / "generate_seeds.py")], check=True, capture_output=True)
     compile_dbt(root)
     return root

@@ -180,7 +180,8 @@ def test_broken_spec_is_shown_first_with_every_error(project_copy, auth_manager)
     assert page.index("broken spec</h2>") < page.index(">Domain ")  # at the top
     broken = page.split('<section id="broken-specs">', 1)[1].split("</section>", 1)[0]
     for error in errors:
-        for part in (error.file, error.field, error.problem, error.fix):
+        assert error.line, "a spec error knows where it was written"
+        for part in (f"{error.file}:{error.line}:{error.column}", error.field, error.problem, error.fix):
             assert str(escape(part)) in broken
     assert 'href="/dags/pricing.market_prices"' in broken
     products = page.split('<section id="products">', 1)[1]
