@@ -158,7 +158,14 @@ def mesh_data(
                 "dag_id": naming.dag_id(pid),
                 "dag_url": link(pid),
                 "errors": [
-                    {"file": e.file, "location": e.location, "field": e.field, "problem": e.problem, "fix": e.fix, "message": str(e)}
+                    {
+                        "file": e.file,
+                        "location": e.location,
+                        "field": e.field,
+                        "problem": e.problem,
+                        "fix": e.fix,
+                        "message": str(e),
+                    }
                     for e in entry.errors
                 ],
             }
