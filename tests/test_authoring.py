@@ -111,6 +111,32 @@ def test_a_domain_folder_without_a_dag_file_gets_its_dags_and_a_broken_one_hurts
     assert len([d for d in bag.dags if d.count(".") == 1]) == 9  # the 7 products, and both new ones
 
 
+def test_a_new_domain_whose_dags_cannot_be_built_shows_failed_dags_and_hurts_no_other(project_copy, monkeypatch):
+    """A bug of ours while building one new domain's DAGs: each of its spec files still gets a DAG
+    that fails with the error (where the UI shows problems), and the other new domain is untouched."""
+    from dataproducts.airflow import new_domains
+
+    for domain in ("marketing", "sales"):
+        main(["--root", str(project_copy), "new", f"{domain}.leads", "--source", "landing.raw_listings", "--no-compile"])
+        (project_copy / "dags" / f"{domain}.py").unlink()
+    build = new_domains.build_domain_dags
+
+    def build_or_fail(domain, default_root=None):
+        if domain == "sales":
+            raise RuntimeError("simulated bug")
+        return build(domain, default_root)
+
+    monkeypatch.setattr(new_domains, "build_domain_dags", build_or_fail)
+    bag = dag_bag(project_copy, monkeypatch)
+    assert not bag.import_errors
+    assert "could not be built" not in bag.dags["marketing.leads"].description  # (broken only by its uncompiled model)
+    failed = bag.dags["sales.leads"]
+    assert "broken-spec" in failed.tags
+    assert failed.default_args["owner"] == "sales"  # the team the file names
+    assert "the DAGs of the domain 'sales' could not be built: RuntimeError('simulated bug')" in failed.description
+    assert len([d for d in bag.dags if d.count(".") == 1]) == 9
+
+
 def test_validate_names_a_domain_no_dag_file_builds(project_copy, capsys):
     (project_copy / "dags" / "dataproducts_new_domains.py").unlink()
     main(["--root", str(project_copy), "new", "marketing.leads", "--source", "landing.raw_listings", "--no-compile"])

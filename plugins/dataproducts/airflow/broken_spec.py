@@ -83,18 +83,19 @@ def mesh_changed_at(project: Project) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(newest), tz=dt.UTC)
 
 
-def owner_of(mesh: DomainSlice, product_id: str, spec_path: str) -> str:
+def owner_of(project: Project, product_id: str, spec_path: str, mesh: Optional[DomainSlice] = None) -> str:
     """The team the broken file names as owner, else the domain's usual owner, else the domain."""
     from dataproducts.core.loader import read_document
 
     try:  # read as safely as the loader reads it: never a link out of product_specs/, a pipe or a huge file
-        team = read_document(mesh.project.root / spec_path, mesh.project.specs_dir).data["owner"]["team"]
+        team = read_document(project.root / spec_path, project.specs_dir).data["owner"]["team"]
         if isinstance(team, str) and naming.IDENTIFIER.match(team.strip()):
             return team.strip()
     except Exception:  # unreadable or half-written: the file cannot tell
         pass
     domain = product_id.split(".", 1)[0]
-    teams = Counter(e.spec.owner.team for e in mesh.entries if e.spec is not None and e.domain == domain)
+    entries = mesh.entries if mesh is not None else []
+    teams = Counter(e.spec.owner.team for e in entries if e.spec is not None and e.domain == domain)
     return teams.most_common(1)[0][0] if teams else domain
 
 

@@ -44,12 +44,13 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
 
 def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec) -> DAG:
     if entry.spec is None or entry.errors:
-        return broken_product_dag(mesh, entry.product_id, entry.path, [str(e) for e in entry.errors])
+        return broken_product_dag(mesh.project, entry.product_id, entry.path, [str(e) for e in entry.errors], mesh)
     try:
         return product_dag(mesh, entry.spec, entry.path)
     except Exception as exc:  # a bug of ours must still only cost this one product its DAG
         log.exception("could not build the DAG of %s", entry.product_id)
-        return broken_product_dag(mesh, entry.product_id, entry.path, [f"{entry.path}: the DAG could not be built: {exc!r}"])
+        messages = [f"{entry.path}: the DAG could not be built: {exc!r}"]
+        return broken_product_dag(mesh.project, entry.product_id, entry.path, messages, mesh)
 
 
 def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG:
@@ -116,17 +117,20 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
     return dag
 
 
-def broken_product_dag(mesh: DomainSlice, product_id: str, spec_path: str, messages: list[str]) -> DAG:
-    """Runs nothing but one failing task, once per breakage, so it looks failed (see broken_spec)."""
+def broken_product_dag(
+    project: Project, product_id: str, spec_path: str, messages: list[str], mesh: Optional[DomainSlice] = None
+) -> DAG:
+    """Runs nothing but one failing task, once per breakage, so it looks failed (see broken_spec).
+    `mesh` is the domain's loaded slice where there is one (it names the usual owner)."""
     domain = product_id.split(".", 1)[0]
     with DAG(
         dag_id=naming.dag_id(product_id),
         description=f"BROKEN SPEC: {messages[0]}"[:500],
-        schedule=broken_spec.BrokenSpecTimetable(broken_spec.mesh_changed_at(mesh.project)),
+        schedule=broken_spec.BrokenSpecTimetable(broken_spec.mesh_changed_at(project)),
         catchup=False,
         is_paused_upon_creation=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
-        default_args={"owner": broken_spec.owner_of(mesh, product_id, spec_path), "retries": 0},
+        default_args={"owner": broken_spec.owner_of(project, product_id, spec_path, mesh), "retries": 0},
         doc_md=broken_doc_md(product_id, messages),
     ) as dag:
         PythonOperator(

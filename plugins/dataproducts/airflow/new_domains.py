@@ -14,7 +14,9 @@ from typing import Optional
 
 from airflow.sdk import DAG
 
-from dataproducts.airflow.dag_factory import build_domain_dags
+from dataproducts.airflow.dag_factory import broken_product_dag, build_domain_dags
+from dataproducts.core import naming
+from dataproducts.core.loader import spec_files
 from dataproducts.core.project import Project
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,24 @@ def build_new_domain_dags(default_root: Optional[Path] = None) -> dict[str, DAG]
     for domain in project.domains_without_dag_file():
         try:
             dags.update(build_domain_dags(domain, default_root))
-        except Exception:  # broken specs are broken-spec DAGs; this is a bug of ours, kept to its domain
+        except Exception as exc:  # broken specs are broken-spec DAGs; this is a bug of ours, kept to its domain
             log.exception("no DAGs for the domain '%s' (product_specs/%s/)", domain, domain)
+            dags.update(_failed_domain_dags(project, domain, exc))
+    return dags
+
+
+def _failed_domain_dags(project: Project, domain: str, exc: Exception) -> dict[str, DAG]:
+    """One failed DAG per spec file of a domain that could not be built, so that the Airflow UI
+    shows the team what went wrong where it shows every other broken spec."""
+    dags = {}
+    for path in (p for p in spec_files(project.specs_dir) if p.parent.name == domain):
+        rel = str(path.relative_to(project.root))
+        product_id = (
+            naming.product_id_for_file(path) if naming.file_place_is_valid(path) else naming.placeholder_id_for_file(path)
+        )
+        message = (
+            f"{rel}: the DAGs of the domain '{domain}' could not be built: {exc!r}. Fix: this is a dataproducts bug, "
+            "please report it with the dag-processor's log; `dataproducts validate` shows whether a spec of the domain triggers it"
+        )
+        dags[product_id.replace(".", "__")] = broken_product_dag(project, product_id, rel, [message])
     return dags
