@@ -32,7 +32,7 @@ def test_unknown_field_names_the_field_and_suggests_the_spelling(tmp_project):
         "product_specs/inventory/listings.yaml:1:1: output_ports: required field is missing. "
         "Fix: add 'output_ports:' (see schema/dataproduct.schema.json)",
         "product_specs/inventory/listings.yaml:22:1: ouput_ports: unknown field. "
-        "Fix: did you mean 'output_ports'? remove or rename it; allowed here: apiVersion, description, domain, id, "
+        "Fix: did you mean 'output_ports'? remove or rename it; allowed here: apiVersion, deprecation, description, domain, id, "
         "input_ports, name, output_ports, owner, schedule, status, tags, terms, transform, version",
     ]
 

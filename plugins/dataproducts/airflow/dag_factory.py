@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -46,14 +47,14 @@ def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec) -> DAG:
     if entry.spec is None or entry.errors:
         return broken_product_dag(mesh.project, entry.product_id, entry.path, [str(e) for e in entry.errors], mesh)
     try:
-        return product_dag(mesh, entry.spec, entry.path)
+        return product_dag(mesh, entry.spec, entry.path, [str(w) for w in entry.warnings])
     except Exception as exc:  # a bug of ours must still only cost this one product its DAG
         log.exception("could not build the DAG of %s", entry.product_id)
         messages = [f"{entry.path}: the DAG could not be built: {exc!r}"]
         return broken_product_dag(mesh.project, entry.product_id, entry.path, messages, mesh)
 
 
-def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG:
+def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnings: Sequence[str] = ()) -> DAG:
     root = str(mesh.project.root)
     with DAG(
         dag_id=naming.dag_id(spec.id),
@@ -67,7 +68,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str) -> DAG
             "owner": spec.owner.team,
             "on_failure_callback": ProductFailureNotifier(spec.id, spec.owner.team, spec.owner.contact),
         },
-        doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id)),
+        doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id), warnings),
         params=trigger_params(spec),
     ) as dag:
         build = PythonOperator(

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from typing import Optional
 
 from dataproducts.core import naming
-from dataproducts.core.spec import DataProductSpec
+from dataproducts.core.spec import DataProductSpec, Deprecation
 
 
-def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) -> str:
+def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str], warnings: Sequence[str] = ()) -> str:
     lines = [
         f"# {_text(spec.name)} (`{spec.id}` v{_text(spec.version)}, {spec.status.value})",
         "",
         _text(spec.description),
         "",
+        *_deprecation_md("This product", spec.deprecation),
+        *(["## Warnings", *[f"- {_cell(w)}" for w in warnings], ""] if warnings else []),
         f"**Owner:** {_text(spec.owner.team)} ({_text(spec.owner.contact)}) · **Spec:** {_text(spec_path)} · "
         f"**Schedule:** {_text(spec.schedule_summary)}",
         "",
@@ -29,6 +33,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str]) 
             f"### `{naming.port_id(spec.id, port.name)}` -> table `{spec.domain}.{port.table_name}`{freshness}",
             _text(port.description),
             "",
+            *_deprecation_md("This port", port.deprecation),
             "| column | type | required | unique | description |",
             "|---|---|---|---|---|",
             *[
@@ -74,6 +79,14 @@ def broken_doc_md(product_id: str, messages: list[str]) -> str:
             "`dataproducts validate` shows the same errors without Airflow.",
         ]
     )
+
+
+def _deprecation_md(what: str, deprecation: Optional[Deprecation]) -> list[str]:
+    if deprecation is None:
+        return []
+    instead = f" Read `{_text(deprecation.replacement)}` instead." if deprecation.replacement else ""
+    note = f" {_cell(deprecation.note)}" if deprecation.note else ""
+    return [f"**Deprecated:** {what} may be read until {deprecation.sunset.isoformat()}.{instead}{note}", ""]
 
 
 def _input_line(port) -> str:

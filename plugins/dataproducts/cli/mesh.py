@@ -15,7 +15,9 @@ SCHEMA_FILE = Path("schema") / "dataproduct.schema.json"
 
 
 def register(sub) -> None:
-    sub.add_parser("validate", help="load and check every spec; exit 1 when any is broken").set_defaults(handler=cmd_validate)
+    sub.add_parser(
+        "validate", help="load and check every spec, with warnings (e.g. reads of deprecated ports); exit 1 when any is broken"
+    ).set_defaults(handler=cmd_validate)
     sub.add_parser(
         "check", help="what a team's CI runs: dbt parse of every project, validate, and Airflow's DagBag over dags/"
     ).set_defaults(handler=cmd_check)
@@ -36,7 +38,10 @@ def cmd_validate(project: Project, args) -> int:
     problems = [str(e) for e in mesh.errors] + _missing_domain_dag_files(project, mesh)
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken, in {len(mesh.domains())} domains")
+    for warning in mesh.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    warned = f", {len(mesh.warnings)} warnings" if mesh.warnings else ""
+    print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken{warned}, in {len(mesh.domains())} domains")
     return 1 if problems else 0
 
 

@@ -28,6 +28,7 @@ class LoadedSpec:
     path: str  # relative to the project root, for messages and metadata
     spec: Optional[DataProductSpec]
     errors: tuple[SpecError, ...] = field(default=())
+    warnings: tuple[SpecError, ...] = field(default=())  # the spec stays valid (e.g. it reads a deprecated port)
     # where each field was written ('output_ports[0].table' -> (line, column)), for the errors that
     # checks across specs find later; only while loading: the mesh cache stores errors, not places
     places: Optional[dict[str, tuple[int, int]]] = field(default=None, compare=False, repr=False)
@@ -74,21 +75,51 @@ def load_spec_file(path: Path, root: Path, specs_dir: Optional[Path] = None) -> 
     rel = _relative(path, root)
     specs_dir = specs_dir if specs_dir is not None else path.parent.parent
     if not naming.file_place_is_valid(path):
-        placeholder = naming.placeholder_id_for_file(path)
-        suggestion = placeholder.replace("_invalid_file_name", "").replace(".", "/")
-        error = SpecError(
-            rel,
-            None,
-            "the folder and file name make the product id ('<domain folder>.<file name>'), and ids use lower-case letters, digits and underscores",
-            f"rename it, e.g. to product_specs/{suggestion}.yaml",
-        )
-        return LoadedSpec(placeholder, rel, None, (error,))
+        return _badly_placed(path, rel)
     expected_id = naming.product_id_for_file(path)
     try:
         document = read_document(path, specs_dir)
     except safe_yaml.ReadError as exc:
-        line, column = (exc.place.line, exc.place.column) if exc.place else (None, None)
-        return LoadedSpec(expected_id, rel, None, (SpecError(rel, None, exc.problem, exc.fix, line, column),))
+        return _unreadable(expected_id, rel, exc)
+    return _from_document(document, rel, expected_id)
+
+
+def load_spec_bytes(data: bytes, rel: str) -> LoadedSpec:
+    """A spec's content from elsewhere than its file (a git revision), checked as the file's would be."""
+    path = Path(rel)
+    if not naming.file_place_is_valid(path):
+        return _badly_placed(path, rel)
+    expected_id = naming.product_id_for_file(path)
+    try:
+        if len(data) > max_spec_bytes():
+            raise safe_yaml.ReadError(
+                f"is {len(data):,} bytes, more than the limit of {max_spec_bytes():,} bytes for a spec file",
+                "split the product into smaller ones, or raise the max_spec_bytes setting",
+            )
+        document = safe_yaml.parse(safe_yaml.decode(data))
+    except safe_yaml.ReadError as exc:
+        return _unreadable(expected_id, rel, exc)
+    return _from_document(document, rel, expected_id)
+
+
+def _badly_placed(path: Path, rel: str) -> LoadedSpec:
+    placeholder = naming.placeholder_id_for_file(path)
+    suggestion = placeholder.replace("_invalid_file_name", "").replace(".", "/")
+    error = SpecError(
+        rel,
+        None,
+        "the folder and file name make the product id ('<domain folder>.<file name>'), and ids use lower-case letters, digits and underscores",
+        f"rename it, e.g. to product_specs/{suggestion}.yaml",
+    )
+    return LoadedSpec(placeholder, rel, None, (error,))
+
+
+def _unreadable(expected_id: str, rel: str, exc: safe_yaml.ReadError) -> LoadedSpec:
+    line, column = (exc.place.line, exc.place.column) if exc.place else (None, None)
+    return LoadedSpec(expected_id, rel, None, (SpecError(rel, None, exc.problem, exc.fix, line, column),))
+
+
+def _from_document(document: safe_yaml.Document, rel: str, expected_id: str) -> LoadedSpec:
     if not isinstance(document.data, dict):
         data = document.data
         problem = "is empty" if data is None else f"holds {_kind_of(data)}, not a mapping of fields"

@@ -6,6 +6,7 @@ to ask who reads what, in what order products run, or what breaks downstream of 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -46,6 +47,10 @@ class Mesh:
     @property
     def errors(self) -> list[SpecError]:
         return [err for e in self.entries.values() for err in e.errors]
+
+    @property
+    def warnings(self) -> list[SpecError]:
+        return [warning for e in self.entries.values() for warning in e.warnings]
 
     def domains(self) -> list[str]:
         return sorted({e.domain for e in self.entries.values()})
@@ -102,6 +107,13 @@ class Mesh:
                 entries[pid] = replace(entry, spec=None, errors=tuple(capped([*entry.errors, *new])))
         return Mesh(self.project, entries)
 
+    def with_warnings(self, warnings_by_product: dict[str, list[SpecError]]) -> Mesh:
+        entries = dict(self.entries)
+        for pid, warnings in warnings_by_product.items():
+            entry = entries[pid]
+            entries[pid] = replace(entry, warnings=(*entry.warnings, *(placed(entry, w) for w in warnings)))
+        return Mesh(self.project, entries)
+
 
 def _add(entries: dict[str, LoadedSpec], entry: LoadedSpec) -> None:
     """Two files never hide each other: a second file of the same id (x.yaml beside x.yml) breaks
@@ -125,9 +137,12 @@ def _add(entries: dict[str, LoadedSpec], entry: LoadedSpec) -> None:
     entries[entry.product_id] = replace(first, spec=None, errors=tuple(capped([*first.errors, *entry.errors, error])))
 
 
-def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_dbt: bool = True) -> Mesh:
-    """Load every spec, then validate the graph (and, unless told not to, against dbt's manifests)."""
-    from dataproducts.core import validation
+def load_mesh(
+    project: Project, files: Optional[Iterable[Path]] = None, check_dbt: bool = True, today: Optional[datetime.date] = None
+) -> Mesh:
+    """Load every spec, then validate the graph (and, unless told not to, against dbt's manifests);
+    deprecation sunsets are compared with `today` (default: today in UTC)."""
+    from dataproducts.core import deprecation, validation
 
     paths = list(files) if files is not None else spec_files(project.specs_dir)
     entries: dict[str, LoadedSpec] = {}
@@ -135,6 +150,8 @@ def load_mesh(project: Project, files: Optional[Iterable[Path]] = None, check_db
         _add(entries, load_spec_file(path, project.root, project.specs_dir))
     mesh = Mesh(project, entries)
     mesh = mesh.with_errors(validation.graph_errors(mesh))
+    errors, warnings = deprecation.findings(mesh, today or deprecation.today())
+    mesh = mesh.with_errors(errors).with_warnings(warnings)
     if check_dbt:
         mesh = mesh.with_errors(validation.dbt_errors(mesh))
     return mesh

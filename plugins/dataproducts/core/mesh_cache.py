@@ -7,14 +7,15 @@ after a change validates everything and stores the outcome as one slice per doma
 errors included, and who reads each product); every other file reads only its own slice back,
 without validating again: the slice holds specs that were validated when it was written. The key
 is the exact state of every input: each spec's, dbt project's and manifest's path, size,
-modification time and inode, the settings that bound loading (max_spec_bytes), and the core's
-own source files. A slice holds validated data
+modification time and inode, the settings that bound loading (max_spec_bytes), the core's
+own source files, and the day (a deprecated port's sunset turns its readers' warnings into errors). A slice holds validated data
 (JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
 would have saved.
 """
 
 from __future__ import annotations
 
+import datetime
 import enum
 import functools
 import hashlib
@@ -30,6 +31,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
+from dataproducts.core import deprecation
 from dataproducts.core.errors import SpecError
 from dataproducts.core.loader import LoadedSpec, max_spec_bytes
 from dataproducts.core.mesh import Mesh, load_mesh
@@ -37,7 +39,7 @@ from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
-FORMAT = 3
+FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
 
 
 def fingerprint(project: Project) -> str:
-    lines = [f"{FORMAT}|{project.root.resolve()}|max_spec_bytes={max_spec_bytes()}"]
+    lines = [f"{FORMAT}|{project.root.resolve()}|max_spec_bytes={max_spec_bytes()}|today={deprecation.today()}"]
     lines += _states(_files_two_deep(project.specs_dir))
     for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
         lines += _states([str(dbt_project), str(dbt_project.parent / "target" / "manifest.json")])
@@ -184,6 +186,7 @@ def _slice_to_json(part: DomainSlice) -> dict:
                 # exclude_unset: the rebuilt spec has exactly the validated one's fields set
                 "spec": entry.spec.model_dump(mode="json", exclude_unset=True) if entry.spec else None,
                 "errors": [asdict(e) for e in entry.errors],
+                "warnings": [asdict(w) for w in entry.warnings],
             }
             for entry in part.entries
         ],
@@ -201,6 +204,7 @@ def _slice_from_json(project: Project, data: dict) -> DomainSlice:
             item["path"],
             trusted(DataProductSpec, item["spec"]) if item["spec"] is not None else None,
             tuple(SpecError(**e) for e in item["errors"]),
+            tuple(SpecError(**w) for w in item["warnings"]),
         )
         for item in data["entries"]
     ]
@@ -246,6 +250,8 @@ def _converter(annotation: Any) -> Convert:
         return lambda v: None if v is None else trusted(annotation, v)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return lambda v: None if v is None else annotation(v)
+    if annotation is datetime.date:
+        return lambda v: None if v is None else datetime.date.fromisoformat(v)
     return _same
 
 

@@ -8,6 +8,7 @@ field added later must be optional so existing specs keep validating.
 
 from __future__ import annotations
 
+import datetime
 import re
 from enum import Enum
 from typing import Annotated, Literal, Optional
@@ -23,6 +24,8 @@ SemVer = Annotated[
     str,
     StringConstraints(pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"),
 ]
+# '<product id>.<port>' (a port), or '<product id>' (a whole product, for a deprecated product)
+PortRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=191)]
 # dbt selector syntax only (methods, graph and set operators, wildcards); never a flag (a leading '-')
 DbtSelector = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,][A-Za-z0-9_.:+*/@,\-]*$", max_length=300)]
 
@@ -191,6 +194,15 @@ class Access(_Strict):
         return self
 
 
+class Deprecation(_Strict):
+    """A product or output port on its way out: consumers are warned when specs load until the
+    sunset date, and reading it after that date breaks the consumer's spec (core/deprecation.py)."""
+
+    sunset: datetime.date = Field(description="Last day it may be read (YYYY-MM-DD); reading it later breaks the reader.")
+    replacement: Optional[PortRef] = Field(None, description="What consumers read instead: '<product id>.<port>'.")
+    note: str = Field("", description="Why, and how to move.")
+
+
 class OutputPort(_Strict):
     name: Identifier
     description: str = ""
@@ -203,6 +215,7 @@ class OutputPort(_Strict):
         Access(visibility=Visibility.open, domains=[], products=[]),
         description="Who may read the port (default: every product of the mesh).",
     )
+    deprecation: Optional[Deprecation] = Field(None, description="The port is on its way out; see Deprecation.")
 
     @property
     def table_name(self) -> str:
@@ -226,6 +239,7 @@ class DataProductSpec(_Strict):
     input_ports: list[InputPort] = []
     transform: Transform
     output_ports: list[OutputPort] = Field(min_length=1)
+    deprecation: Optional[Deprecation] = Field(None, description="The whole product is on its way out; see Deprecation.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
 

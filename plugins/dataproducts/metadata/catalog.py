@@ -22,6 +22,7 @@ from dataproducts.core.spec import Column, DataProductSpec, LogicalType
 from dataproducts.metadata import urns
 from dataproducts.metadata.aspects import dag_url, ordered, ownership, stamp, tags, terms
 from dataproducts.metadata.datasets import OutputDataset, ProductDatasets, product_datasets
+from dataproducts.metadata.deprecation import deprecation_aspect, replacement_urn
 from dataproducts.metadata.lineage import upstream_lineage
 from dataproducts.metadata.plugin_config import PLUGIN_DEFAULTS, PluginConfig
 
@@ -57,6 +58,7 @@ def _dataset_mcps(
     warehouse_types: dict[str, str],
     plugin: PluginConfig,
     compiled_sql: Mapping[str, str],
+    replacement: Optional[str] = None,
 ) -> list[MCPW]:
     port, model = output.port, output.model
     description = "\n\n".join(d.strip() for d in (port.description, model.description) if d and d.strip()) or None
@@ -106,6 +108,8 @@ def _dataset_mcps(
         models.SubTypesClass(typeNames=[DatasetSubTypes.TABLE]),
         upstream_lineage(datasets, output, compiled_sql),
     ]
+    if port.deprecation:
+        dataset_aspects.append(deprecation_aspect(port.deprecation, replacement))
     return [MCPW(entityUrn=output.urn, aspect=a) for a in dataset_aspects]
 
 
@@ -169,10 +173,16 @@ def catalog_mcps(
                 association.created = stamp()  # the SDK stamps the wall clock; catalog time is fixed
         mcps.append(mcp)
     mcps.extend(MCPW(entityUrn=product.urn, aspect=aspect) for aspect in terms(spec.terms))
+    if spec.deprecation:
+        aspect = deprecation_aspect(spec.deprecation, replacement_urn(mesh, spec.deprecation.replacement))
+        mcps.append(MCPW(entityUrn=product.urn, aspect=aspect))
 
     for output in datasets.outputs:
         types = (warehouse_types or {}).get(output.port.table_name, {})
-        mcps.extend(_dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types, plugin, compiled_sql or {}))
+        replacement = replacement_urn(mesh, output.port.deprecation.replacement) if output.port.deprecation else None
+        mcps.extend(
+            _dataset_mcps(spec, spec_path, datasets, output, airflow_base_url, types, plugin, compiled_sql or {}, replacement)
+        )
 
     mcps.extend(_pipeline_mcps(spec, input_urns, output_urns, airflow_base_url, plugin))
     return ordered(mcps)
