@@ -40,7 +40,7 @@ def cmd_validate(project: Project, args) -> int:
         print(problem, file=sys.stderr)
     for warning in mesh.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    warned = f", {len(mesh.warnings)} warnings" if mesh.warnings else ""
+    warned = f", {len(mesh.warnings)} warning{'s' if len(mesh.warnings) > 1 else ''}" if mesh.warnings else ""
     print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken{warned}, in {len(mesh.domains())} domains")
     return 1 if problems else 0
 
