@@ -203,6 +203,20 @@ def test_github_annotations(repo, capsys):
     )
 
 
+def test_annotations_name_files_from_the_top_of_the_repository(repo, capsys):
+    import shutil
+
+    shutil.copytree(repo / "product_specs", repo / "mesh" / "product_specs")
+    commit(repo, "a second copy of the specs, one folder down")
+    edit(repo, "mesh/" + MARKET_PRICES, SEGMENT, "")
+    commit(repo, "drop segment there")
+
+    code, out, _ = diff(capsys, repo / "mesh", "--format", "github", "--base", "HEAD~1")
+
+    assert code == 1
+    assert out.startswith(f"::error file=mesh/{MARKET_PRICES},line=38,col=9,title=")
+
+
 def test_a_removed_product_is_breaking_unless_its_sunset_has_passed(repo, capsys):
     (repo / PRICE_RATINGS).unlink()
     commit(repo, "drop price ratings")
@@ -266,3 +280,44 @@ def test_outside_a_git_repository_is_a_usage_error(project_copy, capsys):
     code, _, err = diff(capsys, project_copy)
     assert code == 2
     assert "no merge base of HEAD with main or origin/main" in err
+
+
+def test_each_kind_of_change_is_classified():
+    """The classification itself, on specs in memory (the CLI tests above cover the rest end to end)."""
+    from conftest import spec
+
+    from dataproducts.core.spec import DataProductSpec
+    from dataproducts.core.spec_diff import product_changes
+
+    column = {"name": "listing_id", "type": "string", "required": True, "unique": True}
+    port = {"name": "listings", "contract": {"columns": [column]}, "access": {"visibility": "restricted", "domains": ["pricing"]}}
+    old = DataProductSpec.model_validate(spec(output_ports=[port, {**port, "name": "extra", "table": "extra"}]))
+    now = {
+        **port,
+        "contract": {"columns": [{**column, "unique": False}, {"name": "city", "type": "string"}]},
+        "access": {"visibility": "restricted", "domains": ["pricing"], "products": ["fleet.routes"]},
+        "deprecation": {"sunset": "2030-01-31"},
+    }
+    new = DataProductSpec.model_validate(spec(output_ports=[now, {**port, "name": "added", "table": "added"}]))
+
+    changes = product_changes(old, new, lambda product, port: ["pricing.market_prices"])
+
+    assert [(c.level.value, c.field, c.message) for c in changes] == [
+        ("minor", "output_ports[0].deprecation", "output port 'listings' is deprecated, sunset 2030-01-31"),
+        (
+            "minor",
+            "output_ports[0].access",
+            "output port 'listings''s access widened from restricted (pricing) to restricted (pricing, fleet.routes)",
+        ),
+        (
+            "breaking",
+            "output_ports[0].contract.columns[0].unique",
+            "column 'listing_id' of output port 'listings' is no longer unique",
+        ),
+        ("minor", "output_ports[0].contract.columns[1]", "column 'city' was added to output port 'listings'"),
+        ("breaking", "output_ports", "output port 'extra' was removed"),
+        ("minor", "output_ports[1]", "output port 'added' was added"),
+    ]
+    assert product_changes(new, old, lambda product, port: [])[0].message == "output port 'listings' is no longer deprecated"
+    narrowed = product_changes(new, old, lambda product, port: ["fleet.routes"])
+    assert [c.readers for c in narrowed if c.field.endswith("access")] == [("fleet.routes",)]

@@ -31,6 +31,7 @@ def cmd_diff(project: Project, args) -> int:
     try:
         base = git_specs.commit_of(project.root, args.base) if args.base else git_specs.default_base(project.root)
         old = git_specs.specs_at(project.root, base)
+        prefix = git_specs.path_prefix(project.root)
     except git_specs.GitError as exc:
         print(f"dataproducts diff: {exc}", file=sys.stderr)
         return USAGE_ERROR
@@ -39,7 +40,7 @@ def cmd_diff(project: Project, args) -> int:
     if args.format == "json":
         print(diff_output.as_json(report))
     else:
-        print("\n".join(diff_output.github(report) if args.format == "github" else diff_output.text(report)))
+        print("\n".join(diff_output.github(report, prefix) if args.format == "github" else diff_output.text(report)))
         if args.format == "text":
             for error in report.errors:
                 print(error, file=sys.stderr)

@@ -19,7 +19,7 @@ def counts(report: Report) -> dict[str, int]:
 def summary(report: Report) -> str:
     n = counts(report)
     return (
-        f"{len(report.products)} products changed since {report.base[:12]}: {n['breaking']} breaking, {n['minor']} minor, "
+        f"{len(report.products)} product{'' if len(report.products) == 1 else 's'} changed since {report.base[:12]}: {n['breaking']} breaking, {n['minor']} minor, "
         f"{n['patch']} patch changes; {n['errors']} breaking changes without a major version bump"
     )
 
@@ -95,13 +95,14 @@ def _error_json(error: SpecError) -> dict:
     }
 
 
-def github(report: Report) -> list[str]:
-    """One `::error` workflow command per error, then the text report (plain log lines)."""
-    return [*(_annotation(e) for e in report.errors), *text(report)]
+def github(report: Report, prefix: str = "") -> list[str]:
+    """One `::error` workflow command per error, then the text report (plain log lines); prefix: where
+    the project is inside the repository, since annotations name files from the repository's top."""
+    return [*(_annotation(e, prefix) for e in report.errors), *text(report)]
 
 
-def _annotation(error: SpecError) -> str:
-    place = {"file": error.file, "line": error.line, "col": error.column, "title": ERROR_TITLE}
+def _annotation(error: SpecError, prefix: str) -> str:
+    place = {"file": prefix + error.file, "line": error.line, "col": error.column, "title": ERROR_TITLE}
     properties = ",".join(f"{k}={_escape_property(str(v))}" for k, v in place.items() if v is not None)
     message = f"{error.field}: {error.problem}. Fix: {error.fix}" if error.field else f"{error.problem}. Fix: {error.fix}"
     return f"::error {properties}::{_escape_data(message)}"

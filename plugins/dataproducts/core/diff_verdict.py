@@ -118,7 +118,7 @@ def _product_diff(
 ) -> ProductDiff:
     old: Optional[DataProductSpec] = before.spec if before else None
     new: Optional[DataProductSpec] = after.spec if after else None
-    changes = product_changes(old, new, lambda p, port: [c for c, _ in readers.get((p, port), [])], pid)
+    changes = product_changes(old, new, lambda p, port: [c for c, _ in readers.get((p, port), [])])
     changes.sort(key=lambda c: LEVELS.index(c.level))  # stable: breaking first, each level in spec order
     spec = old or new
     findings = []

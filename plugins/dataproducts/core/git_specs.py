@@ -38,6 +38,11 @@ def commit_of(root: Path, revision: str) -> str:
         raise GitError(f"'{revision}' is not a commit of the repository at {root}") from None
 
 
+def path_prefix(root: Path) -> str:
+    """Where root is inside its repository ('' at the top, else 'sub/dir/'): what annotations need."""
+    return _git(root, "rev-parse", "--show-prefix").decode(errors="surrogateescape").strip()
+
+
 def default_base(root: Path) -> str:
     """The merge base of HEAD with main (or origin/main)."""
     for branch in DEFAULT_BRANCHES:

@@ -43,14 +43,10 @@ class Change:
 PATCH_FIELDS = ("name", "description", "status", "owner", "tags", "terms", "schedule", "input_ports", "transform")
 
 
-def product_changes(
-    old: Optional[DataProductSpec], new: Optional[DataProductSpec], readers: PortReaders, product_id: str = ""
-) -> list[Change]:
+def product_changes(old: Optional[DataProductSpec], new: Optional[DataProductSpec], readers: PortReaders) -> list[Change]:
     """Every change from old to new (None: the product does not exist on that side)."""
-    if old is None and new is None:
-        return []
     if new is None:
-        return [Change(product_id or old.id, Level.breaking, "", f"product '{old.id}' was removed")]  # type: ignore[union-attr]
+        return [Change(old.id, Level.breaking, "", f"product '{old.id}' was removed")] if old else []
     if old is None:
         return [Change(new.id, Level.minor, "", f"product '{new.id}' was added")]
     return [*_product_field_changes(old, new), *_port_changes(old, new, readers)]
