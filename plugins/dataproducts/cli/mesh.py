@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from dataproducts.core import naming, settings
+from dataproducts.core.errors import SpecError
 from dataproducts.core.mesh import Mesh, load_mesh
 from dataproducts.core.project import Project
 from dataproducts.core.spec import json_schema
@@ -15,9 +16,12 @@ SCHEMA_FILE = Path("schema") / "dataproduct.schema.json"
 
 
 def register(sub) -> None:
-    sub.add_parser(
-        "validate", help="load and check every spec, with warnings (e.g. reads of deprecated ports); exit 1 when any is broken"
-    ).set_defaults(handler=cmd_validate)
+    validate = sub.add_parser(
+        "validate",
+        help="load and check every spec, with warnings (reads of deprecated ports, naming rules at warn); exit 1 when any is broken",
+    )
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or one JSON document")
+    validate.set_defaults(handler=cmd_validate)
     sub.add_parser(
         "check", help="what a team's CI runs: dbt parse of every project, validate, and Airflow's DagBag over dags/"
     ).set_defaults(handler=cmd_check)
@@ -36,6 +40,9 @@ def register(sub) -> None:
 def cmd_validate(project: Project, args) -> int:
     mesh = load_mesh(project)
     problems = [str(e) for e in mesh.errors] + _missing_domain_dag_files(project, mesh)
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps(_validation_json(mesh, problems[len(mesh.errors) :]), indent=2))
+        return 1 if problems else 0
     for problem in problems:
         print(problem, file=sys.stderr)
     for warning in mesh.warnings:
@@ -43,6 +50,23 @@ def cmd_validate(project: Project, args) -> int:
     warned = f", {len(mesh.warnings)} warning{'s' if len(mesh.warnings) > 1 else ''}" if mesh.warnings else ""
     print(f"{len(mesh.products)} products valid, {len(mesh.broken)} broken{warned}, in {len(mesh.domains())} domains")
     return 1 if problems else 0
+
+
+def _validation_json(mesh: Mesh, other_problems: list[str]) -> dict:
+    """`validate --format json`: errors and warnings with their place, as `diff --format json` gives errors."""
+
+    def item(error: SpecError) -> dict:
+        fields = ("file", "line", "column", "field", "problem", "fix")
+        return {**{name: getattr(error, name) for name in fields}, "message": str(error)}
+
+    return {
+        "products_valid": len(mesh.products),
+        "products_broken": len(mesh.broken),
+        "domains": len(mesh.domains()),
+        "errors": [item(e) for e in mesh.errors],
+        "warnings": [item(w) for w in mesh.warnings],
+        "other_problems": other_problems,
+    }
 
 
 def cmd_check(project: Project, args) -> int:

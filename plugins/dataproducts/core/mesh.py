@@ -114,6 +114,9 @@ class Mesh:
             entries[pid] = replace(entry, warnings=(*entry.warnings, *(placed(entry, w) for w in warnings)))
         return Mesh(self.project, entries)
 
+    def with_findings(self, errors: dict[str, list[SpecError]], warnings: dict[str, list[SpecError]]) -> Mesh:
+        return self.with_errors(errors).with_warnings(warnings)
+
 
 def _add(entries: dict[str, LoadedSpec], entry: LoadedSpec) -> None:
     """Two files never hide each other: a second file of the same id (x.yaml beside x.yml) breaks
@@ -141,17 +144,18 @@ def load_mesh(
     project: Project, files: Optional[Iterable[Path]] = None, check_dbt: bool = True, today: Optional[datetime.date] = None
 ) -> Mesh:
     """Load every spec, then validate the graph (and, unless told not to, against dbt's manifests);
-    deprecation sunsets are compared with `today` (default: today in UTC)."""
-    from dataproducts.core import deprecation, validation
+    deprecation sunsets are compared with `today` (default: today in UTC); naming rules as the settings say."""
+    from dataproducts.core import deprecation, naming_findings, validation
 
     paths = list(files) if files is not None else spec_files(project.specs_dir)
     entries: dict[str, LoadedSpec] = {}
     for path in paths:
         _add(entries, load_spec_file(path, project.root, project.specs_dir))
     mesh = Mesh(project, entries)
+    mesh = mesh.with_findings(*naming_findings.pattern_findings(mesh))
     mesh = mesh.with_errors(validation.graph_errors(mesh))
     errors, warnings = deprecation.findings(mesh, today or deprecation.today())
     mesh = mesh.with_errors(errors).with_warnings(warnings)
     if check_dbt:
         mesh = mesh.with_errors(validation.dbt_errors(mesh))
-    return mesh
+    return mesh.with_findings(*naming_findings.table_findings(mesh))  # last: only valid specs claim table names

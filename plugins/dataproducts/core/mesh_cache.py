@@ -7,7 +7,7 @@ after a change validates everything and stores the outcome as one slice per doma
 errors included, and who reads each product); every other file reads only its own slice back,
 without validating again: the slice holds specs that were validated when it was written. The key
 is the exact state of every input: each spec's, dbt project's and manifest's path, size,
-modification time and inode, the settings that bound loading (max_spec_bytes), the core's
+modification time and inode, the settings that bound loading (max_spec_bytes) and the naming rules, the core's
 own source files, and the day (a deprecated port's sunset turns its readers' warnings into errors). A slice holds validated data
 (JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
 would have saved.
@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
-from dataproducts.core import deprecation
+from dataproducts.core import deprecation, naming_rules
 from dataproducts.core.errors import SpecError
 from dataproducts.core.loader import LoadedSpec, max_spec_bytes
 from dataproducts.core.mesh import Mesh, load_mesh
@@ -97,6 +97,7 @@ def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
 
 def fingerprint(project: Project) -> str:
     lines = [f"{FORMAT}|{project.root.resolve()}|max_spec_bytes={max_spec_bytes()}|today={deprecation.today()}"]
+    lines.append(f"naming={naming_rules.fingerprint()}")
     lines += _states(_files_two_deep(project.specs_dir))
     for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
         lines += _states([str(dbt_project), str(dbt_project.parent / "target" / "manifest.json")])

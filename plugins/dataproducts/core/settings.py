@@ -36,6 +36,30 @@ class Setting:
         return f"DATAPRODUCTS_{self.name.upper()}"
 
 
+NAMING_RULES = {  # rule -> the names it applies to (core/naming_rules.py)
+    "product_id": "product ids ('<domain>.<name>', matched whole)",
+    "port_name": "input and output port names",
+    "table_name": "output table names",
+    "column_name": "contract column names",
+}
+
+
+def _naming_settings() -> list[Setting]:
+    result = []
+    for rule, names in NAMING_RULES.items():
+        pattern = f"naming_{rule}_pattern"
+        result += [
+            Setting(pattern, "snake_case", f"Naming rule for {names}: `snake_case` or a Python regex the whole name must match."),
+            Setting(
+                f"naming_{rule}_severity",
+                "error",
+                f"A name that does not match {pattern}: error (a broken spec), warn (a warning) or off.",
+            ),
+        ]
+    description = "A table name an earlier spec (by file path) already uses: error, warn or off."
+    return [*result, Setting("naming_unique_table_names", "error", description)]
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -77,6 +101,7 @@ SETTINGS: dict[str, Setting] = {
             "",
             "Airflow HTTP connection a failed product's notice is POSTed to as JSON (host: the URL); empty: no webhook.",
         ),
+        *_naming_settings(),
     )
 }
 

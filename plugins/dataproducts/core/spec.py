@@ -19,13 +19,18 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 API_VERSION = "dataproducts/v1"
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+# port, table and column names: any letters, so that the naming rules (core/naming_rules.py, snake_case by
+# default) judge them, with a suggested name and the configured severity
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=63)]
 ProductId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", max_length=127)]
 SemVer = Annotated[
     str,
     StringConstraints(pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"),
 ]
 # '<product id>.<port>' (a port), or '<product id>' (a whole product, for a deprecated product)
-PortRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=191)]
+PortRef = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$", max_length=191)
+]
 # dbt selector syntax only (methods, graph and set operators, wildcards); never a flag (a leading '-')
 DbtSelector = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+*/@,][A-Za-z0-9_.:+*/@,\-]*$", max_length=300)]
 
@@ -91,9 +96,9 @@ class SourceTable(_Strict):
 
 
 class InputPort(_Strict):
-    name: Identifier
+    name: Name
     product: Optional[ProductId] = Field(None, description="Id of the product whose output port is read.")
-    port: Optional[Identifier] = Field(None, description="Output port of that product.")
+    port: Optional[Name] = Field(None, description="Output port of that product.")
     source: Optional[SourceTable] = Field(None, description="An external source table, when no product provides it.")
     description: str = ""
 
@@ -149,7 +154,7 @@ class Transform(_Strict):
 
 
 class Column(_Strict):
-    name: Identifier
+    name: Name
     type: LogicalType
     required: bool = Field(False, strict=True)
     unique: bool = Field(False, strict=True)
@@ -204,11 +209,9 @@ class Deprecation(_Strict):
 
 
 class OutputPort(_Strict):
-    name: Identifier
+    name: Name
     description: str = ""
-    table: Optional[Identifier] = Field(
-        None, description="dbt model (alias) that materialises the port; defaults to the port name."
-    )
+    table: Optional[Name] = Field(None, description="dbt model (alias) that materialises the port; defaults to the port name.")
     contract: Contract
     freshness: Optional[Freshness] = None
     access: Access = Field(
