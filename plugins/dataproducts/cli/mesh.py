@@ -149,5 +149,5 @@ def cmd_schema(project: Project, args) -> int:
 def cmd_settings(project: Project, args) -> int:
     for name in settings.SETTINGS:
         value, source = settings.lookup(name)
-        print(f"{name:16} {value or '(empty)':40} {source}")
+        print(f"{name:28} {value or '(empty)':40} {source}")
     return 0
