@@ -94,6 +94,18 @@ def test_a_table_named_by_its_port_when_only_port_names_may_be_anything(tmp_proj
     ]
 
 
+def test_a_table_named_by_its_port_is_an_error_when_only_the_port_rule_warns(tmp_project, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__DATAPRODUCTS__NAMING_PORT_NAME_SEVERITY", "warn")
+    write_spec(tmp_project.root, listings(name="dailySnapshot"))
+    mesh = load_mesh(tmp_project, check_dbt=False)
+    assert [(e.field, e.problem) for e in mesh.errors] == [
+        ("output_ports[0].name", "table name (the port's name) 'dailySnapshot' is not snake_case (naming rule table_name)")
+    ]
+    assert [(w.field, w.fix) for w in mesh.warnings] == [
+        ("output_ports[0].name", "rename it to 'daily_snapshot' (its readers name it in port:)")
+    ]
+
+
 def test_a_product_id(tmp_project):
     document = spec(id="inventory.car__listings")
     write_spec(tmp_project.root, document)

@@ -72,12 +72,19 @@ def _output_port_names(where: str, port: OutputPort, rules: Rules) -> Iterator[N
     yield Name("port_name", "output port name", f"{where}.name", port.name, "rename it to '{}' (its readers name it in port:)")
     if port.table is not None:
         yield Name("table_name", "table name", f"{where}.table", port.table, "rename it to '{}' (table: and the dbt model)")
-    elif rules["port_name"].allows(port.name):  # else renaming the port renames the table too
+    elif not _port_finding_covers_table(port.name, rules):
         rename = "add table: {} (and name the dbt model so), or rename the port"
         yield Name("table_name", "table name (the port's name)", f"{where}.name", port.name, rename)
     for j, column in enumerate(port.contract.columns):
         rename = "rename it to '{}' in the contract and in the dbt model"
         yield Name("column_name", "column name", f"{where}.contract.columns[{j}].name", column.name, rename)
+
+
+def _port_finding_covers_table(name: str, rules: Rules) -> bool:
+    """A table named by its port: the port's finding covers it (renaming the port renames the table)
+    unless the port's rule is the milder one."""
+    port, table = rules["port_name"], rules["table_name"]
+    return not port.allows(name) and (port.severity is Severity.error or table.severity is not Severity.error)
 
 
 def _pattern_error(path: str, name: Name, rule: PatternRule) -> SpecError:
