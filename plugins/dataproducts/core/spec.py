@@ -16,6 +16,8 @@ from typing import Annotated, Literal, Optional
 import pendulum
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 
+from dataproducts.core.safe_yaml import snippet
+
 API_VERSION = "dataproducts/v1"
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
@@ -76,7 +78,7 @@ class Schedule(_Strict):
         from croniter import croniter  # type: ignore[import-untyped]  # shipped with Airflow; lazily: keeps the core light
 
         if not croniter.is_valid(value):
-            raise ValueError(f"'{value}' is not a valid cron expression (five fields, e.g. '0 3 * * *')")
+            raise ValueError(f"{snippet(value)} is not a valid cron expression (five fields, e.g. '0 3 * * *')")
         return value
 
     @field_validator("timezone")
@@ -85,7 +87,7 @@ class Schedule(_Strict):
         try:
             pendulum.timezone(value)
         except Exception:
-            raise ValueError(f"'{value}' is not an IANA timezone (e.g. 'Europe/Berlin', 'UTC')") from None
+            raise ValueError(f"{snippet(value)} is not an IANA timezone (e.g. 'Europe/Berlin', 'UTC')") from None
         return value
 
 
