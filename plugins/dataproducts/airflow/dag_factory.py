@@ -101,12 +101,12 @@ def _publish_callable(product_id: str, root: str):
 
 
 def catalog_dag(default_root: Optional[Path] = None) -> DAG:
-    """Keeps DataHub equal to the specs (products that never ran, changed and deleted specs) and
-    retries whatever waits in the metadata outbox."""
+    """Keeps DataHub equal to the specs (products that never ran, changed and deleted specs),
+    checks every port's freshness SLA, and retries whatever waits in the metadata outbox."""
     root = str(Project.from_env(default_root).root)
     with DAG(
         dag_id=naming.CATALOG_DAG_ID,
-        description="Sync data product specs to DataHub and flush the metadata outbox",
+        description="Sync data product specs to DataHub, check freshness SLAs and flush the metadata outbox",
         schedule=CronTriggerTimetable("*/10 * * * *", timezone="UTC", run_immediately=True),
         catchup=False,
         max_active_runs=1,

@@ -5,7 +5,8 @@ so it runs where Airflow runs task callbacks: in the task's own process, with it
 always writes one log line naming the owner; it e-mails the owner's contact through Airflow's
 SMTP provider when `notify_smtp_conn_id` names an SMTP connection, and POSTs the notice as JSON
 when `notify_webhook_conn_id` names an HTTP connection. A channel that fails is logged and never
-changes the task's outcome.
+changes the task's outcome. A port that turns stale tells its owner the same way, once per stale
+period (`StalePortNotifier`, from the catalogue DAG's freshness check).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from airflow.sdk import BaseNotifier
 from dataproducts.airflow.tasks import OUTCOME_KEY
 from dataproducts.core import settings
 from dataproducts.core.business_date import CONF_KEY
-from dataproducts.core.notification import FailureNotice, first_error_line
+from dataproducts.core.notification import FailureNotice, StaleNotice, first_error_line
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,28 @@ class ProductFailureNotifier(BaseNotifier):
         self.product_id, self.owner, self.contact = product_id, owner, contact
 
     def notify(self, context: Any) -> None:
-        notice = failure_notice(self.product_id, self.owner, self.contact, context)
-        log.error("dataproducts: notifying %s <%s>: %s", self.owner, self.contact, " | ".join(notice.lines()))
-        for name, send in (("e-mail", _send_email), ("webhook", _post_webhook)):
-            try:
-                send(notice, context)
-            except Exception:  # one channel down must not silence the others
-                log.exception("dataproducts: the %s notice about %s could not be sent", name, self.product_id)
+        tell_owner(failure_notice(self.product_id, self.owner, self.contact, context), context)
+
+
+class StalePortNotifier(BaseNotifier):
+    """Called by the catalogue DAG's freshness check once per stale period of a port."""
+
+    def __init__(self, notice: StaleNotice):
+        super().__init__()
+        self.notice = notice
+
+    def notify(self, context: Any) -> None:
+        tell_owner(self.notice, context)
+
+
+def tell_owner(notice: FailureNotice | StaleNotice, context: Any) -> None:
+    """The log line, then every configured channel; a channel that fails is logged, never raised."""
+    log.error("dataproducts: notifying %s <%s>: %s", notice.owner, notice.contact, " | ".join(notice.lines()))
+    for name, send in (("e-mail", _send_email), ("webhook", _post_webhook)):
+        try:
+            send(notice, context)
+        except Exception:  # one channel down must not silence the others
+            log.exception("dataproducts: the %s notice about %s could not be sent", name, notice.product_id)
 
 
 def failure_notice(product_id: str, owner: str, contact: str, context: Any) -> FailureNotice:
@@ -71,7 +87,7 @@ def _business_date(context: Any) -> str | None:
     return conf.get(CONF_KEY) or params.get(CONF_KEY) or None
 
 
-def _send_email(notice: FailureNotice, context: Any) -> None:
+def _send_email(notice: FailureNotice | StaleNotice, context: Any) -> None:
     conn_id = settings.get("notify_smtp_conn_id")
     if not conn_id:
         return
@@ -83,7 +99,7 @@ def _send_email(notice: FailureNotice, context: Any) -> None:
     log.info("dataproducts: e-mailed %s through the connection '%s'", notice.contact, conn_id)
 
 
-def _post_webhook(notice: FailureNotice, context: Any) -> None:
+def _post_webhook(notice: FailureNotice | StaleNotice, context: Any) -> None:
     conn_id = settings.get("notify_webhook_conn_id")
     if not conn_id:
         return

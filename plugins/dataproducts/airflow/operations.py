@@ -11,7 +11,7 @@ queries per page whatever the number of products:
 
 `attach` then turns these facts into what the page shows per product: the last run, the date it
 built, each port's freshness against its SLA (`freshness.max_age_hours`: stale when the latest
-publication is older) and open incidents (the platform raises one in DataHub when a run fails and
+publication is older, the rule of dataproducts.core.freshness) and open incidents (the platform raises one in DataHub when a run fails and
 resolves it with the next success, so the latest non-skipped run failing means one is open).
 Facts that other parts of the platform add to a product (a quality score, incidents of their
 own) are kept as they are.
@@ -24,6 +24,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Optional
 from urllib.parse import quote
+
+from dataproducts.core import freshness as freshness_rule
 
 log = logging.getLogger(__name__)
 
@@ -185,20 +187,15 @@ def attach(data: dict[str, Any], facts: dict[str, Any], now: dt.datetime, airflo
 
 
 def freshness(publication: Optional[dict[str, Any]], max_age_hours: Optional[float], now: dt.datetime) -> dict[str, Any]:
-    """fresh / stale against the SLA; 'never' before the first publication; 'no_sla' when none is declared."""
+    """The port's state by the one rule (dataproducts.core.freshness), with its latest publication."""
+    published_at = freshness_rule.parse_time(publication["published_at"]) if publication else None
+    result = freshness_rule.evaluate(published_at, max_age_hours, now)
     if publication is None:
-        return {"state": "never", "max_age_hours": max_age_hours}
-    published = dt.datetime.fromisoformat(publication["published_at"])
-    age_hours = max(0.0, (now - published).total_seconds() / 3600)
-    state = "no_sla" if max_age_hours is None else ("fresh" if age_hours <= max_age_hours else "stale")
-    return {**publication, "state": state, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
+        return {"state": result.state, "max_age_hours": max_age_hours}
+    return {**publication, "state": result.state, "age_hours": result.age_hours, "max_age_hours": max_age_hours}
 
 
-FRESHNESS_ORDER = ["stale", "never", "fresh", "no_sla"]  # worst first
-
-
-def worst(states: list[str]) -> Optional[str]:
-    return min(states, key=FRESHNESS_ORDER.index) if states else None
+worst = freshness_rule.worst
 
 
 def summary(data: dict[str, Any]) -> dict[str, int]:

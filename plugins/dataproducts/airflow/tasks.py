@@ -12,6 +12,7 @@ from typing import Any
 
 import pendulum
 
+from dataproducts.airflow import freshness_watch
 from dataproducts.airflow.params import FULL_REFRESH
 from dataproducts.core import contract, naming, readiness, warehouse_access
 from dataproducts.core.business_date import CONF_KEY, parse_business_date, partition_key, resolve_business_date
@@ -59,6 +60,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             now=pendulum.now("UTC"),
         )
         log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
+        freshness_watch.log_stale_inputs(spec, lambda producer: load_product(project, producer))
         _check_inputs_published(spec, context, business_date)
         role, grants = _warehouse_access(project, spec)
         with dbt_runner.as_role(role, spec.domain):
@@ -266,16 +268,24 @@ def _airflow_base_url() -> str:
 
 
 def run_catalog_sync(project_root: str) -> dict[str, Any]:
-    """The catalogue DAG's task: publish changed specs, mark deleted ones removed, flush the outbox."""
+    """The catalogue DAG's task: publish changed specs, mark deleted ones removed, check every
+    port's freshness (dataproducts.airflow.freshness_watch), flush the outbox."""
+    from airflow.sdk import get_current_context
+
     from dataproducts.core.mesh import load_mesh
     from dataproducts.metadata import delivery
     from dataproducts.metadata.catalog_sync import sync_catalog
 
     project = Project.from_env(Path(project_root))
-    report = sync_catalog(load_mesh(project), delivery.git_revision(project.root), _airflow_base_url())
+    mesh = load_mesh(project)
+    report = sync_catalog(mesh, delivery.git_revision(project.root), _airflow_base_url())
     log.info("catalogue: published %s; removed %s; broken (kept) %s", report.published, report.removed, report.kept_broken)
-    flushed = delivery.flush(project)
+    try:
+        checked = freshness_watch.check_mesh(project, mesh, get_current_context())
+    finally:  # a failed check fails the task, visibly, yet the outbox is still flushed
+        flushed = delivery.flush(project)
     return {
+        **checked,
         "published": report.published,
         "removed": report.removed,
         "backlog_batches": flushed.remaining_batches,

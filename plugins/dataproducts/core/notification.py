@@ -1,5 +1,6 @@
 """What the owner of a failed product is told: product, business date, first error line, log link
-and the command that rebuilds the date. Pure; the channels are in airflow/notify.py."""
+and the command that rebuilds the date; and of a port that turned stale: its age against its SLA.
+Pure; the channels are in airflow/notify.py."""
 
 from __future__ import annotations
 
@@ -56,3 +57,40 @@ def first_error_line(error: object) -> str:
         if line.strip():
             return line.strip()[:500]
     return type(error).__name__ if error is not None else "unknown error"
+
+
+@dataclass(frozen=True)
+class StaleNotice:
+    """What the owner is told once when an output port turns stale (the same channels as failures)."""
+
+    product_id: str
+    port_id: str
+    owner: str
+    contact: str
+    state: str  # the freshness rule's words: 'stale: published 30.5 h ago, SLA 26 h'
+    published_at: Optional[str]
+    max_age_hours: float
+    log_url: Optional[str] = None  # the checking task's log
+
+    @property
+    def subject(self) -> str:
+        return f"[dataproducts] {self.port_id} is stale: no publication within its {self.max_age_hours:g} h SLA"
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.port_id} is stale (owner {self.owner}).",
+            f"Freshness: {self.state}",
+            f"Latest publication: {self.published_at or 'none'}",
+            f"Check: did {self.product_id} run? dataproducts show {self.product_id}; dataproducts freshness",
+            f"Log: {self.log_url or '(no log link)'}",
+        ]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def html(self) -> str:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()[1:])
+        return f"<p>{html.escape(self.lines()[0])}</p><ul>{items}</ul>"
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "subject": self.subject, "kind": "stale"}

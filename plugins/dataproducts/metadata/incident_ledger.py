@@ -1,4 +1,4 @@
-"""Which products have a run-failure incident open: the memory that lets a success resolve exactly
+"""Which products have a run-failure incident open (and which ports a freshness incident): the memory that lets a success resolve exactly
 the incident a failure opened, and lets a success with nothing open record no incident at all.
 
 One small JSON file next to the outbox (``<state_dir>/datahub/open_incidents.json``), changed
@@ -54,6 +54,18 @@ class IncidentLedger:
             self._open.pop(record.product_id, None)
         elif incident is not None:
             self._open[record.product_id] = incident
+        self._save()
+
+    def mark(self, key: str, incident: Optional[OpenIncident]) -> None:
+        """Other incidents, by a key of their own (a stale port: 'freshness:<port id>'): `incident`
+        is open from now on, None closes it. Saved at once, after its batch is in the outbox."""
+        if incident is None:
+            self._open.pop(key, None)
+        else:
+            self._open[key] = incident
+        self._save()
+
+    def _save(self) -> None:
         document = {pid: asdict(item) for pid, item in sorted(self._open.items())}
         atomic_write_bytes(self.path, json.dumps(document, indent=1).encode())
 

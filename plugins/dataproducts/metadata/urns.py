@@ -102,6 +102,19 @@ def incident_urn(product_id: str, opened_by: str) -> str:
     )
 
 
+def freshness_assertion_urn(port_id: str) -> str:
+    """One freshness assertion per output port (`<product>.<port>`), whatever its SLA."""
+    return mce_builder.make_assertion_urn(mce_builder.datahub_guid({"data_product_port": port_id, "assertion": "freshness"}))
+
+
+def freshness_incident_urn(port_id: str, stale_since: str) -> str:
+    """One incident per stale period of a port, keyed by the publication it went stale after: the
+    checker raises it once, and a lost ledger can only rewrite it, never duplicate it."""
+    return str(
+        IncidentUrn(mce_builder.datahub_guid({"data_product_port": port_id, "incident": "stale", "stale_since": stale_since}))
+    )
+
+
 def data_process_instance_id(dag_id: str, run_id: str, try_number: int) -> str:
     return f"dataproducts:{dag_id}:{run_id}:{try_number}"
 

@@ -168,6 +168,17 @@ class AirflowApi:
         except urllib.error.HTTPError:
             return []
 
+    def latest_asset_events(self, uri_prefix: str) -> dict[str, Optional[str]]:
+        """Asset name -> the time of its latest event (None: none yet), for every asset whose URI
+        starts with `uri_prefix`, a page of 100 at a time."""
+        found: dict[str, Optional[str]] = {}
+        while True:
+            page = self.get("/api/v2/assets", uri_prefix_pattern=uri_prefix, order_by="id", limit=100, offset=len(found))
+            for asset in page["assets"]:
+                found[asset["name"]] = (asset.get("last_asset_event") or {}).get("timestamp")
+            if not page["assets"] or len(found) >= page.get("total_entries", 0):
+                return found
+
     def health(self) -> dict:
         return self._request("GET", "/api/v2/monitor/health", auth=False)
 
