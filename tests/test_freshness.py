@@ -160,6 +160,19 @@ def test_stale_and_fresh_ports_in_datahub_and_one_incident_per_stale_period(proj
     report, mcps = check(project, {LISTINGS: T0 + hours(41), CATALOG: T0}, T0 + hours(70))
     assert list(incidents_in(mcps)) == [urns.freshness_incident_urn(LISTINGS, (T0 + hours(41)).isoformat())]
 
+    # 6. a broken spec keeps its incident open; a deleted one resolves it
+    second = urns.freshness_incident_urn(LISTINGS, (T0 + hours(41)).isoformat())
+    spec_file = project.specs_dir / "inventory" / "listings.yaml"
+    spec_file.write_text(spec_file.read_text().replace("version:", "versoin:", 1))
+    report, mcps = check(project, {CATALOG: T0}, T0 + hours(80))
+    assert incidents_in(mcps) == {} and LISTINGS not in {c.port.port_id for c in report.checks}
+    spec_file.unlink()
+    report, mcps = check(project, {CATALOG: T0}, T0 + hours(81))
+    gone = incidents_in(mcps)[second]
+    assert gone.status.state == models.IncidentStateClass.RESOLVED
+    assert gone.status.message == "Resolved: the port is no longer in the mesh (its spec was deleted or the port removed)."
+    assert [c.port.port_id for c in report.changed("resolve")] == [LISTINGS]
+
     # every batch reaches DataHub (Lite here) through the outbox
     assert delivery.flush(project).remaining_batches == 0
     lite = open_lite(project.state_dir / "datahub" / "lite.db", read_only=True)

@@ -75,15 +75,12 @@ def stale_incident(port: PortSla, result: Freshness, checked_at_ms: int) -> Open
     )
 
 
-def incident_mcp(
-    port: PortSla, dataset: Optional[str], incident: OpenIncident, resolved_by: Optional[Freshness], at_ms: int
-) -> MCPW:
-    """ACTIVE while stale; RESOLVED (title and description kept) once `resolved_by` says it is fresh."""
-    if resolved_by is None:
+def incident_mcp(port: PortSla, dataset: Optional[str], incident: OpenIncident, resolution: Optional[str], at_ms: int) -> MCPW:
+    """ACTIVE while stale; RESOLVED (title and description kept) with the `resolution` message."""
+    if resolution is None:
         state, stage, message = models.IncidentStateClass.ACTIVE, models.IncidentStageClass.TRIAGE, incident.description
     else:
-        state, stage = models.IncidentStateClass.RESOLVED, models.IncidentStageClass.FIXED
-        message = f"Resolved: {resolved_by.describe()}."
+        state, stage, message = models.IncidentStateClass.RESOLVED, models.IncidentStageClass.FIXED, resolution
     stale_from = _stale_from(incident, port)
     return MCPW(
         entityUrn=urns.freshness_incident_urn(port.port_id, incident.opened_by),
@@ -103,9 +100,11 @@ def incident_mcp(
 
 
 def _stale_from(incident: OpenIncident, port: PortSla) -> Optional[int]:
-    """When the port turned stale: its publication time plus its SLA."""
+    """When the port turned stale: its publication time plus its SLA (None: not known)."""
+    if port.max_age_hours is None:
+        return None
     try:
         published = dt.datetime.fromisoformat(incident.opened_by)
     except ValueError:
         return None
-    return int((published + dt.timedelta(hours=port.max_age_hours or 0)).timestamp() * 1000)
+    return int((published + dt.timedelta(hours=port.max_age_hours)).timestamp() * 1000)

@@ -69,12 +69,33 @@ def check_freshness(project: Project, mesh: Mesh, published: Mapping[str, dt.dat
             if change == freshness.RAISE:
                 opened = build.stale_incident(port, result, at_ms)
             if change is not None and opened is not None:
-                mcps.append(build.incident_mcp(port, dataset, opened, result if change == freshness.RESOLVE else None, at_ms))
+                resolution = f"Resolved: {result.describe()}." if change == freshness.RESOLVE else None
+                mcps.append(build.incident_mcp(port, dataset, opened, resolution, at_ms))
             report.checks.append(PortCheck(port, result, change, opened if change else None))
+        mcps += _resolve_gone(ledger, mesh, report, at_ms)
         if mcps:
             report.batch = enqueue(project, f"freshness-{at_ms}", mcps).name
         _commit(ledger, report)
     return report
+
+
+def _resolve_gone(ledger: IncidentLedger, mesh: Mesh, report: FreshnessReport, at_ms: int) -> list:
+    """Incidents of ports no longer in the mesh (spec deleted, port removed) are resolved; those of a
+    broken spec stay open until it loads again."""
+    checked = {c.port.port_id for c in report.checks}
+    mcps = []
+    for key, incident in ledger.open_incidents(LEDGER_PREFIX):
+        port_id = key[len(LEDGER_PREFIX) :]
+        product_id, port_name = naming.split_port_id(port_id)
+        if port_id in checked or product_id in mesh.broken:
+            continue
+        port = freshness.PortSla(product_id, port_name, None)
+        mcps.append(build.incident_mcp(port, None, incident, GONE, at_ms))
+        report.checks.append(PortCheck(port, freshness.Freshness(freshness.NO_SLA, None), freshness.RESOLVE, incident))
+    return mcps
+
+
+GONE = "Resolved: the port is no longer in the mesh (its spec was deleted or the port removed)."
 
 
 def _commit(ledger: IncidentLedger, report: FreshnessReport) -> None:

@@ -44,6 +44,10 @@ class IncidentLedger:
     def open_incident(self, product_id: str) -> Optional[OpenIncident]:
         return self._open.get(product_id)
 
+    def open_incidents(self, prefix: str) -> list[tuple[str, OpenIncident]]:
+        """Every open incident whose key starts with `prefix`, by key."""
+        return sorted(((k, item) for k, item in self._open.items() if k.startswith(prefix)), key=lambda pair: pair[0])
+
     def attach(self, record: RunRecord) -> RunRecord:
         """The record with the product's open incident, the one it updates (failure) or resolves (success)."""
         return replace(record, incident=self._open.get(record.product_id))
