@@ -511,3 +511,54 @@ def test_removed_marks_only_the_product_and_its_pipeline():
         urns.data_job_urn(RUN_PRODUCT, "publish"),
     }
     assert all(isinstance(m.aspect, models.StatusClass) and m.aspect.removed for m in mcps)
+
+
+def test_quality_rule_results_are_assertions_on_the_output_dataset(mesh):
+    """One assertion per (port, rule) with a stable URN; AssertionInfo describes the rule (SQL for a
+    query, a dataset assertion for a metric); the run event says SUCCESS or FAILURE with the value."""
+    from dataclasses import replace
+
+    from dataproducts.core import quality
+    from dataproducts.core.spec import QualityRule
+    from dataproducts.metadata.run_record import QualityOutcome
+
+    spec = mesh.products[RUN_PRODUCT]
+    port = spec.output_ports[0]
+    rules = [
+        (QualityRule(name="no_free_markets", query="select count(*) from ${table} where median_price_eur <= 0", must_be=0), 0.0),
+        (QualityRule(metric="null_values", column="segment", unit="percent", must_be_less_than=5, severity="warn"), 12.5),
+        (quality.DEFAULT_RULE, 57.0),
+    ]
+    results = [quality.result(spec, port, rule, observed).as_dict() for rule, observed in rules]
+    run = replace(SUCCESS, quality=[QualityOutcome.from_result(r) for r in results])
+    run = RunRecord.from_dict(json.loads(json.dumps(run.to_dict())))  # as the outbox keeps an unbuilt record
+    mcps = run_mcps(mesh, run)
+    assert all(m.validate() for m in mcps)
+    market = product_datasets(mesh, RUN_PRODUCT).outputs[0].urn
+
+    sql = urns.assertion_urn(RUN_PRODUCT, "quality.pricing.market_prices.daily.no_free_markets")
+    info = _one(mcps, sql, models.AssertionInfoClass)
+    assert info.type == "SQL" and info.entityUrn == market
+    assert info.sqlAssertion.statement == rules[0][0].query and info.sqlAssertion.entity == market
+    assert (info.sqlAssertion.operator, info.sqlAssertion.parameters.value.value) == ("EQUAL_TO", "0")
+    assert info.customProperties["severity"] == "error" and info.customProperties["output_port"] == "pricing.market_prices.daily"
+    assert _one(mcps, sql, models.AssertionRunEventClass).result.type == "SUCCESS"
+
+    nulls = urns.assertion_urn(RUN_PRODUCT, "quality.pricing.market_prices.daily.null_values_segment")
+    info = _one(mcps, nulls, models.AssertionInfoClass)
+    assert info.type == "DATASET" and info.datasetAssertion.fields == [f"urn:li:schemaField:({market},segment)"]
+    assert (info.datasetAssertion.operator, info.datasetAssertion.nativeType) == ("LESS_THAN", "dataproducts.null_values")
+    assert info.description == "null_values of 'segment' (percent of the date's rows) must be < 5 (severity warn)"
+    event = _one(mcps, nulls, models.AssertionRunEventClass)
+    assert (event.result.type, event.result.actualAggValue, event.result.severity) == ("FAILURE", 12.5, "LOW")
+    assert event.asserteeUrn == market and event.runtimeContext["business_date"] == "2026-11-03"
+    assert (
+        "fails (severity warn): null_values of 'segment' (percent of the date's rows) is 12.5, expected < 5"
+        in (event.result.nativeResults["message"])
+    )
+
+    rows = urns.assertion_urn(RUN_PRODUCT, "quality.pricing.market_prices.daily.row_count")
+    info = _one(mcps, rows, models.AssertionInfoClass)
+    assert (info.datasetAssertion.scope, info.datasetAssertion.aggregation) == ("DATASET_ROWS", "ROW_COUNT")
+    assert len({sql, nulls, rows} | {urns.assertion_urn(RUN_PRODUCT, t.unique_id) for t in SUCCESS.tests}) == 5
+    assert mcps == run_mcps(mesh, run), "the same run builds the same assertions (stable URNs)"

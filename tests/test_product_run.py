@@ -44,6 +44,10 @@ RUN_ONE_DAG = textwrap.dedent(
     from airflow.utils.session import create_session
     with create_session() as session:
         print("NOTE", json.dumps(session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one().note))
+    from airflow.models.asset import AssetEvent
+    with create_session() as session:
+        events = session.query(AssetEvent).filter_by(source_dag_id=run.dag_id, source_run_id=run.run_id).all()
+        print("EVENTS", json.dumps([e.extra for e in events]))
     """
 )
 
@@ -95,6 +99,7 @@ def runner(tmp_path, compiled_repo, prepared):
         run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
         run_dag.output = out  # the tasks' logs included
         run_dag.note = json.loads(out.rsplit("NOTE ", 1)[1].splitlines()[0])
+        run_dag.events = json.loads(out.rsplit("EVENTS ", 1)[1].splitlines()[0])  # the run's asset events' extras
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
     run_dag.root, run_dag.state, run_dag.cli = (
@@ -227,6 +232,63 @@ def _lite_ids(state) -> list[str]:
         return list(lite.list_ids())
     finally:
         lite.close()
+
+
+QUALITY_RULES = """
+    quality:
+      - {name: at_most_ten, metric: row_count, must_be_less_or_equal_to: 10, severity: SEVERITY}
+      - {metric: invalid_values, column: fuel_type, valid_values: [petrol, diesel], severity: warn}
+"""
+
+
+def set_quality_rules(root, severity: str) -> None:
+    spec = root / "product_specs" / "inventory" / "listings.yaml"
+    original = spec.read_text().split("\n    quality:")[0].rstrip("\n")
+    spec.write_text(original + "\n" + QUALITY_RULES.replace("SEVERITY", severity).lstrip("\n"))
+
+
+def assertion_of(state, rule: str) -> dict:
+    return lite_aspects(state, urns.assertion_urn(PRODUCT, f"quality.{PRODUCT}.daily_snapshot.{rule}"))
+
+
+def test_an_error_rule_that_fails_blocks_publication_and_a_warn_rule_publishes_with_the_warning(runner):
+    set_quality_rules(runner.root, "error")
+    assert runner() == "failed"
+    assert runner.tasks == {"build": "failed", "publish": "upstream_failed", "emit_metadata": "success"}
+    assert runner.events == [], "nothing published: no asset event, so no consumer starts"
+    blocked = (
+        "quality rules failed: inventory.listings.daily_snapshot: quality rule 'at_most_ten' fails (severity error): "
+        "row_count is 411, expected <= 10"
+    )
+    assert blocked in runner.output
+    ((_, incident),) = incidents(runner.state).items()
+    assert incident["description"] == blocked
+    failed = assertion_of(runner.state, "at_most_ten")
+    assert failed["assertionInfo"]["customProperties"]["severity"] == "error"
+    assert (failed["assertionRunEvent"]["result"]["type"], failed["assertionRunEvent"]["result"]["actualAggValue"]) == (
+        "FAILURE",
+        411,
+    )
+    dataset = next(u for u in _lite_ids(runner.state) if u.startswith("urn:li:dataset:") and ".inventory.listings," in u)
+    assert "operation" not in lite_aspects(runner.state, dataset), "no publication recorded in DataHub either"
+
+    set_quality_rules(runner.root, "warn")
+    assert runner() == "success"
+    (extra,) = runner.events
+    warnings = extra["quality_warnings"]
+    assert [w.split(": ", 2)[1] for w in warnings] == [
+        "quality rule 'at_most_ten' fails (severity warn)",
+        "quality rule 'invalid_values_fuel_type' fails (severity warn)",
+    ]
+    assert "invalid_values of 'fuel_type' (accepted: petrol, diesel) is " in warnings[1]
+    assert all(w in runner.output for w in warnings), "the warnings are in the task log"
+    warned = assertion_of(runner.state, "invalid_values_fuel_type")
+    assert warned["assertionInfo"]["type"] == "DATASET"
+    assert (warned["assertionRunEvent"]["result"]["type"], warned["assertionRunEvent"]["result"]["severity"]) == (
+        "FAILURE",
+        "LOW",
+    )
+    assert "operation" in lite_aspects(runner.state, dataset), "published, and DataHub has the publication"
 
 
 def test_datahub_down_never_fails_the_data_nor_loses_the_metadata(runner):

@@ -14,12 +14,13 @@ import pendulum
 
 from dataproducts.airflow import freshness_watch
 from dataproducts.airflow.params import FULL_REFRESH
-from dataproducts.core import contract, naming, readiness, warehouse_access
+from dataproducts.core import contract, naming, quality, readiness, warehouse_access
 from dataproducts.core.business_date import CONF_KEY, parse_business_date, partition_key, resolve_business_date
 from dataproducts.core.errors import SpecErrors
 from dataproducts.core.loader import load_spec_file
 from dataproducts.core.project import Project
-from dataproducts.core.spec import DataProductSpec
+from dataproducts.core.spec import DataProductSpec, Severity
+from dataproducts.dbt import quality_checks
 from dataproducts.dbt import runner as dbt_runner
 
 log = logging.getLogger("dataproducts.run")
@@ -33,11 +34,15 @@ def load_product(project: Project, product_id: str) -> DataProductSpec:
     entry = load_spec_file(path, project.root, project.specs_dir)
     if entry.spec is None or entry.errors:
         raise SpecErrors(entry.errors)
+    broken_rules = list(quality.column_errors(entry.path, entry.spec))
+    if broken_rules:
+        raise SpecErrors(broken_rules)
     return entry.spec
 
 
 OUTCOME_KEY = "build_outcome"  # XCom the build task leaves when it fails or skips, for emit_metadata
 DBT_TARGET_KEY = "dbt_target_path"  # where this run's dbt wrote its artifacts (the SQL it compiled)
+QUALITY_KEY = "quality_results"  # every quality rule's result (core/quality.QualityResult.as_dict)
 
 
 def run_build(product_id: str, project_root: str) -> dict[str, Any]:
@@ -63,6 +68,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         freshness_watch.log_stale_inputs(spec, lambda producer: load_product(project, producer))
         _check_inputs_published(spec, context, business_date)
         role, grants = _warehouse_access(project, spec)
+        adapter = _adapter(project, spec)
         with dbt_runner.as_role(role, spec.domain):
             result = dbt_runner.build(
                 project,
@@ -75,14 +81,14 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
                 full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
                 grants=grants,
             )
-        checks = contract.check_columns(spec, result.columns, _adapter(project, spec))
-        built = _built(business_date, result, checks, work_dir)
-        if any(not c["passed"] for c in built["contract_checks"]):
-            raise contract.ContractBroken([c for c in built["contract_checks"] if not c["passed"]])
+            built = _built(business_date, result, contract.check_columns(spec, result.columns, adapter), work_dir)
+            _hold_to_contract(built)
+            built[QUALITY_KEY] = _quality_results(adapter, spec, business_date, result)
+            _hold_to_quality_rules(built)
     except AirflowSkipException as skip:
         ti.xcom_push(key=OUTCOME_KEY, value={"skipped": str(skip)})
         raise
-    except contract.ContractBroken as broken:
+    except (contract.ContractBroken, quality.QualityFailed) as broken:
         ti.xcom_push(key=OUTCOME_KEY, value={**built, "failed": str(broken)})
         raise
     except Exception as exc:
@@ -91,6 +97,27 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
     return built
+
+
+def _hold_to_contract(built: dict[str, Any]) -> None:
+    failed = [c for c in built["contract_checks"] if not c["passed"]]
+    if failed:
+        raise contract.ContractBroken(failed)
+
+
+def _quality_results(adapter: str, spec: DataProductSpec, business_date, result: dbt_runner.BuildResult) -> list[dict[str, Any]]:
+    """Every quality rule measured on the date's rows, once the contract held; failures logged as warnings."""
+    results = [r.as_dict() for r in quality_checks.evaluate(adapter, spec, business_date, result.columns)]
+    for r in results:
+        log.log(logging.INFO if r["passed"] else logging.WARNING, "%s", r["message"])
+    return results
+
+
+def _hold_to_quality_rules(built: dict[str, Any]) -> None:
+    """An error-severity rule that failed stops the build: nothing is published, no consumer starts."""
+    blocking = [r for r in built[QUALITY_KEY] if not r["passed"] and r["severity"] == Severity.error.value]
+    if blocking:
+        raise quality.QualityFailed(blocking)
 
 
 def _warehouse_access(project: Project, spec: DataProductSpec) -> tuple[str | None, list[warehouse_access.TableGrant]]:
@@ -178,13 +205,21 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> li
             "dbt_invocation_id": build["dbt_invocation_id"],
             "spec_version": spec.version,
             "table": f"{spec.domain}.{port.table_name}",
+            "quality_warnings": _warnings(build, naming.port_id(product_id, port.name)),
         }
         event = context["outlet_events"][asset]
         event.extra = facts
         event.add_partitions(partition_key(business_date))  # whatever started the run, the event names the date built
         publications.record(context["asset_state_store"][asset], business_date, {**facts, "run_id": context["dag_run"].run_id})
         log.info("published %s for %s", naming.port_id(product_id, port.name), build[CONF_KEY])
+        for warning in facts["quality_warnings"]:
+            log.warning("published with a quality warning: %s", warning)
     return [naming.port_id(product_id, p.name) for p in spec.output_ports]
+
+
+def _warnings(build: dict[str, Any], port_id: str) -> list[str]:
+    """The messages of the port's warn-severity rules that failed (an error-severity one never publishes)."""
+    return [r["message"] for r in build.get(QUALITY_KEY, []) if r["port_id"] == port_id and not r["passed"]]
 
 
 def run_emit_metadata(product_id: str, project_root: str) -> None:
@@ -217,7 +252,7 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
 
 def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded: bool):
     from dataproducts.core.manifest import load_manifest
-    from dataproducts.metadata.run_record import RunRecord, TestOutcome
+    from dataproducts.metadata.run_record import QualityOutcome, RunRecord, TestOutcome
 
     dag_run = context["dag_run"]
     spec = mesh.products.get(product_id)
@@ -257,6 +292,7 @@ def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded:
         row_counts=build.get("row_counts", {}) if succeeded else {},
         column_types=build.get("column_types", {}),
         tests=tests,
+        quality=[QualityOutcome.from_result(r) for r in build.get(QUALITY_KEY, [])],
         airflow_base_url=_airflow_base_url(),
     )
 

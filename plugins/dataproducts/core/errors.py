@@ -163,6 +163,22 @@ VALUE_FIXES = {
     "is not a valid cron expression": "write five cron fields, e.g. '0 3 * * *'",
     "is not an IANA timezone": "use an IANA timezone name, e.g. 'Europe/Berlin' or 'UTC'",
     "leads out of the dbt project": "select inside the project, e.g. 'path:models/<product>'",
+    # quality rules (spec.QualityRule)
+    "exactly one of metric:": "give metric: (row_count, null_values, duplicate_values or invalid_values) or a custom SQL query:, one of the two",
+    "with a query needs a name": "add name: to the rule, e.g. name: no_negative_prices",
+    "needs column:": "add column: naming a contract column of the port",
+    "needs columns:": "add columns: [the contract columns that must be unique together on a date]",
+    "needs valid_values:": "add valid_values: [the values the column accepts]",
+    "takes no ": "remove that field (column: belongs to null_values and invalid_values, columns: to duplicate_values, "
+    "valid_values: to invalid_values)",
+    "unit: percent applies": "remove unit: (the rule counts rows)",
+    "one threshold operator": "keep one operator; for both bounds use must_be_between: [smallest, largest]",
+    "needs a threshold": "add one operator: must_be, must_not_be, must_be_greater_than, must_be_greater_or_equal_to, "
+    "must_be_less_than, must_be_less_or_equal_to, must_be_between or must_not_be_between",
+    "smallest number first": "swap the two numbers",
+    "custom SQL is not allowed": "write one SELECT that returns one number, with ${table} for the port's table and "
+    "${business_date} for the date, e.g. select count(*) from ${table} where business_date = ${business_date} and price_eur <= 0",
+    "valid_values holds only": "list texts, numbers or booleans; count nulls with metric: null_values",
 }
 PATTERN_FIXES = {
     "": "use lower-case letters, digits and underscores, starting with a letter (ids: '<domain>.<name>')",

@@ -153,6 +153,7 @@ def load_mesh(
         _add(entries, load_spec_file(path, project.root, project.specs_dir))
     mesh = Mesh(project, entries)
     mesh = mesh.with_findings(*naming_findings.pattern_findings(mesh))
+    mesh = mesh.with_errors(validation.quality_errors(mesh))
     mesh = mesh.with_errors(validation.graph_errors(mesh))
     errors, warnings = deprecation.findings(mesh, today or deprecation.today())
     mesh = mesh.with_errors(errors).with_warnings(warnings)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime
 import re
 from enum import Enum
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, StringConstraints, field_validator, model_validator
+
+from dataproducts.core import quality_sql
 
 from dataproducts.core.safe_yaml import snippet
 
@@ -177,6 +179,131 @@ class Freshness(_Strict):
     max_age_hours: float = Field(gt=0, strict=True, description="Consumers may expect data no older than this.")
 
 
+class Severity(str, Enum):
+    error = "error"  # the run fails and nothing is published
+    warn = "warn"  # published; the warning is logged, on the asset event and in DataHub
+
+
+class Metric(str, Enum):
+    """ODCS v3.1's library metrics (rowCount, nullValues, duplicateValues, invalidValues)."""
+
+    row_count = "row_count"
+    null_values = "null_values"
+    duplicate_values = "duplicate_values"
+    invalid_values = "invalid_values"
+
+
+class Unit(str, Enum):
+    rows = "rows"
+    percent = "percent"
+
+
+# ODCS v3's comparison operators: a rule holds when its measured value satisfies its one operator
+OPERATORS = (
+    "must_be",
+    "must_not_be",
+    "must_be_greater_than",
+    "must_be_greater_or_equal_to",
+    "must_be_less_than",
+    "must_be_less_or_equal_to",
+    "must_be_between",
+    "must_not_be_between",
+)
+ValidValue = Union[str, int, float, bool]
+Number = Annotated[float, Strict()]
+
+
+class QualityRule(_Strict):
+    """One check on the business date's rows of an output port's table (ODCS v3 data quality):
+    a library `metric` or a custom SQL `query`, a threshold as one ODCS operator, and a severity."""
+
+    name: Optional[Identifier] = Field(
+        None, description="Names the rule (messages, DataHub); default: the metric and its columns. Required for a query."
+    )
+    description: str = ""
+    metric: Optional[Metric] = Field(None, description="row_count | null_values | duplicate_values | invalid_values")
+    query: Optional[str] = Field(
+        None,
+        description="Custom SQL: one SELECT returning one number; ${table} is the port's table, ${business_date} the date (bound).",
+    )
+    column: Optional[Identifier] = Field(None, description="null_values, invalid_values: the contract column checked.")
+    columns: list[Identifier] = Field([], description="duplicate_values: the contract columns that must be unique per date.")
+    valid_values: list[ValidValue] = Field([], description="invalid_values: the accepted values of the column.")
+    unit: Unit = Field(Unit.rows, description="null/duplicate/invalid values: count 'rows' or 'percent' of the date's rows.")
+    must_be: Optional[Number] = None
+    must_not_be: Optional[Number] = None
+    must_be_greater_than: Optional[Number] = None
+    must_be_greater_or_equal_to: Optional[Number] = None
+    must_be_less_than: Optional[Number] = None
+    must_be_less_or_equal_to: Optional[Number] = None
+    must_be_between: Optional[tuple[Number, Number]] = Field(None, description="[smallest, largest], both included.")
+    must_not_be_between: Optional[tuple[Number, Number]] = Field(None, description="[smallest, largest], both excluded.")
+    severity: Severity = Field(Severity.error, description="error (blocks publication) | warn (publishes, warns)")
+
+    @field_validator("query")
+    @classmethod
+    def _one_select(cls, value: Optional[str]) -> Optional[str]:
+        return value if value is None else quality_sql.check(value)
+
+    @field_validator("valid_values", mode="before")
+    @classmethod
+    def _scalar_values(cls, values: Any) -> Any:
+        if isinstance(values, list) and any(v is None or isinstance(v, (list, dict)) for v in values):
+            raise ValueError("valid_values holds only texts, numbers or booleans (nulls are null_values' business)")
+        return values
+
+    @model_validator(mode="after")
+    def _complete(self) -> QualityRule:
+        problem = _rule_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def operators(self) -> dict[str, Any]:
+        """The operators given, by name (at most one after validation)."""
+        return {op: getattr(self, op) for op in OPERATORS if getattr(self, op) is not None}
+
+    @property
+    def rule_name(self) -> str:
+        """The rule's name: given, or the metric and its columns (null_values_price_eur)."""
+        if self.name:
+            return self.name
+        return "_".join([self.metric.value if self.metric else "query", *([self.column] if self.column else []), *self.columns])
+
+
+_RULE_OPTIONS = {  # what each metric needs besides its threshold
+    Metric.null_values: {"column"},
+    Metric.invalid_values: {"column", "valid_values"},
+    Metric.duplicate_values: {"columns"},
+}
+
+
+def _rule_problem(rule: QualityRule) -> Optional[str]:
+    """What a rule lacks or has too much of, for its kind; None when it is complete."""
+    if (rule.metric is None) == (rule.query is None):
+        return "a quality rule has exactly one of metric: (a library metric) or query: (custom SQL)"
+    if rule.query is not None and rule.name is None:
+        return "a quality rule with a query needs a name: (it names the rule in messages and DataHub)"
+    wants = _RULE_OPTIONS.get(rule.metric, set()) if rule.metric else set()
+    kind = f"metric '{rule.metric.value}'" if rule.metric else "a query rule"
+    for option in ("column", "columns", "valid_values"):
+        given = bool(getattr(rule, option))
+        if given != (option in wants):
+            return f"{kind} {'needs' if option in wants else 'takes no'} {option}:"
+    if rule.unit is Unit.percent and not wants:
+        return f"{kind} counts rows; unit: percent applies to null_values, duplicate_values and invalid_values"
+    if len(rule.operators) > 1:
+        return f"a quality rule has one threshold operator, not {len(rule.operators)} ({', '.join(rule.operators)})"
+    if not rule.operators and not wants:
+        return f"{kind} needs a threshold, e.g. must_be_greater_than: 0 or must_be_between: [100, 1000]"
+    for op in ("must_be_between", "must_not_be_between"):
+        bounds = getattr(rule, op)
+        if bounds is not None and bounds[0] > bounds[1]:
+            return f"{op} takes the smallest number first, not {list(bounds)}"
+    return None
+
+
 class Visibility(str, Enum):
     open = "open"
     domain = "domain"
@@ -221,6 +348,17 @@ class OutputPort(_Strict):
         description="Who may read the port (default: every product of the mesh).",
     )
     deprecation: Optional[Deprecation] = Field(None, description="The port is on its way out; see Deprecation.")
+    quality: list[QualityRule] = Field(
+        [],
+        description="Checks on the business date's rows before publication; a row_count rule replaces the default "
+        "(row_count must be greater than 0, severity warn).",
+    )
+
+    @field_validator("quality")
+    @classmethod
+    def _rule_names_unique(cls, rules: list[QualityRule]) -> list[QualityRule]:
+        _reject_duplicates([r.rule_name for r in rules], "quality rule")
+        return rules
 
     @property
     def table_name(self) -> str:

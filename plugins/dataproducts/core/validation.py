@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
-from dataproducts.core import access, contract, selection
+from dataproducts.core import access, contract, quality, selection
 from dataproducts.core.errors import SpecError
 from dataproducts.core.manifest import Manifest, ManifestError, load_manifest
 from dataproducts.core.safe_yaml import snippet
@@ -18,6 +18,11 @@ from dataproducts.core.spec import DataProductSpec
 
 Errors = dict[str, list[SpecError]]
 CLOSE_MATCHES = 3  # a fix suggests a few close ids, never the whole mesh (the reader may see one DAG only)
+
+
+def quality_errors(mesh) -> Errors:
+    """Each port's quality rules name columns of that port's contract (core/quality.py)."""
+    return {pid: list(quality.column_errors(mesh.entries[pid].path, spec)) for pid, spec in mesh.products.items()}
 
 
 def graph_errors(mesh) -> Errors:

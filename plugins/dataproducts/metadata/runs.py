@@ -1,5 +1,5 @@
 """A product run as DataHub sees it: the run (a DataProcessInstance of the build job), every dbt
-test and contract check as an assertion result, the published date's operation and row count, and
+test, contract check and quality rule (metadata/quality_assertions.py) as an assertion result, the published date's operation and row count, and
 the run-failure incident."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataproducts.metadata.aspects import ordered, stamp
 from dataproducts.metadata.catalog import catalog_mcps
 from dataproducts.metadata.datasets import OutputDataset, ProductDatasets, product_datasets
 from dataproducts.metadata.plugin_config import PLUGIN_DEFAULTS, PluginConfig
+from dataproducts.metadata.quality_assertions import quality_assertion_mcps
 from dataproducts.metadata.run_record import OpenIncident, RunRecord, TestOutcome
 
 # dbt generic test -> (scope, operator, aggregation), as DataHub's dbt source maps them (dbt_tests.py).
@@ -121,6 +122,7 @@ def run_mcps(mesh: Mesh, run: RunRecord, plugin: PluginConfig = PLUGIN_DEFAULTS)
 
     for outcome in sorted(run.tests, key=lambda t: t.unique_id):
         mcps += _assertion_mcps(run, datasets, outcome)
+    mcps += quality_assertion_mcps(run, datasets)
 
     if run.succeeded and datasets:
         for output in sorted(datasets.outputs, key=lambda o: o.urn):
