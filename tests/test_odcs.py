@@ -58,3 +58,44 @@ def test_an_invalid_document_is_rejected_naming_the_place():
 def test_an_unknown_port_is_a_usage_error(capsys):
     code, _, err = run(capsys, "--root", str(FIXTURE_MESH), "contract", "pricing.market_prices.nope")
     assert code == 2 and "'pricing.market_prices' has no output port 'nope'; its ports: daily" in err
+
+
+def test_quality_rules_export_as_odcs_data_quality_where_odcs_puts_them():
+    """Column rules on their property, table rules on the table; the default rule and default
+    operators made explicit; the document validates (Bitol's schema and model)."""
+    from test_quality import product
+
+    spec = product(
+        {"metric": "null_values", "column": "price_eur", "unit": "percent", "must_be_less_than": 5, "severity": "warn"},
+        {"metric": "duplicate_values", "columns": ["listing_id", "business_date"]},
+        {"name": "cheap", "query": "select count(*) from ${table} where price_eur < 1", "must_be_between": [0, 2]},
+    )
+    document = odcs.contract_document(spec, spec.output_ports[0])
+    odcs.validate(document)
+    (table,) = document["schema"]
+    price = next(p for p in table["properties"] if p["name"] == "price_eur")
+    assert price["quality"] == [
+        {
+            "name": "null_values_price_eur",
+            "severity": "warn",
+            "type": "library",
+            "metric": "nullValues",
+            "unit": "percent",
+            "mustBeLessThan": 5,
+        }
+    ]
+    assert [(q["name"], q["type"], q.get("metric"), q.get("arguments")) for q in table["quality"]] == [
+        (
+            "duplicate_values_listing_id_business_date",
+            "library",
+            "duplicateValues",
+            {"properties": ["listing_id", "business_date"]},
+        ),
+        ("cheap", "sql", None, None),
+        ("row_count", "library", "rowCount", None),
+    ]
+    assert (table["quality"][0]["mustBe"], table["quality"][1]["mustBeBetween"], table["quality"][2]["mustBeGreaterThan"]) == (
+        0,
+        [0, 2],
+        0,
+    )

@@ -219,17 +219,53 @@ ROWS = [  # business_date, listing_id, price_eur, fuel_type
 ]
 
 
-@pytest.fixture
-def warehouse(tmp_path, monkeypatch):
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as db:
-        db.execute("create schema inventory")
-        db.execute(
-            "create table inventory.listings (business_date date, listing_id varchar, price_eur double, fuel_type varchar)"
-        )
-        db.executemany("insert into inventory.listings values (?, ?, ?, ?)", ROWS)
-    monkeypatch.setenv("DATAPRODUCTS_DUCKDB_PATH", str(path))
-    return path
+CREATE = "create table inventory.listings (business_date date, listing_id varchar, price_eur double precision, fuel_type varchar)"
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def adapter(request, tmp_path, monkeypatch):
+    """The same table in a DuckDB file and in a Postgres database of its own (the machine's Postgres,
+    as the production stack's tests use it); the warehouse as dbt's profile reaches it."""
+    if request.param == "duckdb":
+        path = tmp_path / "warehouse.duckdb"
+        with duckdb.connect(str(path)) as db:
+            db.execute("create schema inventory")
+            db.execute(CREATE)
+            db.executemany("insert into inventory.listings values (?, ?, ?, ?)", ROWS)
+        monkeypatch.setenv("DATAPRODUCTS_DUCKDB_PATH", str(path))
+        yield "duckdb"
+        return
+    yield from _postgres(monkeypatch)
+
+
+def _postgres(monkeypatch):
+    import secrets
+
+    import psycopg2
+    from services import skip_or_fail
+
+    from dataproducts.ops.celery_stack import StackSettings, create_database, drop_database
+
+    settings = StackSettings.from_env()
+    server = settings.server()
+    try:
+        psycopg2.connect(**{**server, "connect_timeout": 3}).close()
+    except Exception as exc:
+        skip_or_fail(f"Postgres at {settings.postgres_url} is not reachable: {exc}")
+    name = f"dpq{secrets.token_hex(3)}"
+    create_database(server, name)
+    try:
+        with psycopg2.connect(**{**server, "dbname": name}) as db, db.cursor() as cur:
+            cur.execute("create schema inventory")
+            cur.execute(CREATE)
+            cur.executemany("insert into inventory.listings values (%s, %s, %s, %s)", ROWS)
+        for key, value in {"HOST": server["host"], "PORT": server["port"], "USER": server["user"], "DBNAME": name}.items():
+            monkeypatch.setenv(f"DATAPRODUCTS_PG_{key}", str(value))
+        if server["password"]:
+            monkeypatch.setenv("DATAPRODUCTS_PG_PASSWORD", server["password"])
+        yield "postgres"
+    finally:
+        drop_database(server, name)
 
 
 def product(*rules) -> DataProductSpec:
@@ -239,8 +275,8 @@ def product(*rules) -> DataProductSpec:
 COLUMNS = {"listings": {"business_date": "DATE", "listing_id": "VARCHAR", "price_eur": "DOUBLE", "fuel_type": "VARCHAR"}}
 
 
-def evaluate(*rules):
-    return {r.rule: r for r in quality_checks.evaluate("duckdb", product(*rules), D3, COLUMNS)}
+def evaluate(adapter, *rules):
+    return {r.rule: r for r in quality_checks.evaluate(adapter, product(*rules), D3, COLUMNS)}
 
 
 @pytest.mark.parametrize(
@@ -264,15 +300,25 @@ def evaluate(*rules):
             1,
             False,
         ),
+        (  # a '%' in a literal, with the date bound (psycopg2 reads it doubled) and without
+            {
+                "name": "e",
+                "query": "select count(*) from ${table} where business_date = ${business_date} and fuel_type like '%e%'",
+                "must_be": 3,
+            },
+            3,
+            True,
+        ),
+        ({"name": "p", "query": "select count(*) from ${table} where fuel_type like 'p%'", "must_be": 1}, 1, True),
     ],
 )
-def test_each_rule_kind_is_measured_on_the_dates_rows(warehouse, rule, observed, passed):
-    result = evaluate(rule)[QualityRule.model_validate(rule).rule_name]
+def test_each_rule_kind_is_measured_on_the_dates_rows(adapter, rule, observed, passed):
+    result = evaluate(adapter, rule)[QualityRule.model_validate(rule).rule_name]
     assert (result.observed, result.passed) == (observed, passed), result.message
 
 
-def test_the_message_names_port_rule_observed_value_and_threshold(warehouse):
-    results = evaluate({"metric": "null_values", "column": "price_eur", "severity": "error"})
+def test_the_message_names_port_rule_observed_value_and_threshold(adapter):
+    results = evaluate(adapter, {"metric": "null_values", "column": "price_eur", "severity": "error"})
     assert results["null_values_price_eur"].message == (
         "inventory.listings.listings: quality rule 'null_values_price_eur' fails (severity error): "
         "null_values of 'price_eur' is 1, expected = 0"
@@ -281,8 +327,8 @@ def test_the_message_names_port_rule_observed_value_and_threshold(warehouse):
     assert results["row_count"].passed and results["row_count"].severity == "warn"
 
 
-def test_the_default_rule_warns_about_a_date_without_rows(warehouse):
-    results = quality_checks.evaluate("duckdb", product(), dt.date(2026, 11, 9), COLUMNS)
+def test_the_default_rule_warns_about_a_date_without_rows(adapter):
+    results = quality_checks.evaluate(adapter, product(), dt.date(2026, 11, 9), COLUMNS)
     ((result),) = results
     assert result.warns and not result.blocks
     assert result.message == (
@@ -290,31 +336,33 @@ def test_the_default_rule_warns_about_a_date_without_rows(warehouse):
     )
 
 
-def test_a_query_that_fails_or_returns_no_number_fails_its_rule_with_the_reason(warehouse):
+def test_a_query_that_fails_or_returns_no_number_fails_its_rule_with_the_reason(adapter):
     results = evaluate(
+        adapter,
         {"name": "typo", "query": "select count(*) from ${table} where prize < 0", "must_be": 0},
         {"name": "text", "query": "select 'many' from ${table} limit 1", "must_be": 0},
         {"name": "rows", "query": "select price_eur from ${table}", "must_be": 0},
     )
     assert results["typo"].observed is None and not results["typo"].passed
-    assert "could not be measured (BinderException" in results["typo"].message and "prize" in results["typo"].message
+    error = {"duckdb": "BinderException", "postgres": "UndefinedColumn"}[adapter]
+    assert f"could not be measured ({error}: " in results["typo"].message and "prize" in results["typo"].message
     assert "the query returned str 'many', not a number" in results["text"].message
     assert "the query returned 5 rows of 1 columns, not one number" in results["rows"].message
     assert results["row_count"].passed, "a rule that fails to run does not stop the others"
 
 
-def test_queries_run_read_only(warehouse):
-    with quality_checks.session("duckdb") as run:
-        with pytest.raises(duckdb.Error, match="read-only"):
+def test_queries_run_read_only_and_bind_the_date(adapter):
+    with quality_checks.session(adapter) as run:
+        with pytest.raises(Exception, match="read-only"):
             run("delete from inventory.listings", [])
-        assert run("select count(*) from inventory.listings", []) == [(5,)]
-    with duckdb.connect(str(warehouse), read_only=True) as db:
-        assert db.execute("select count(*) from inventory.listings").fetchone() == (5,)
+        marker = quality_checks.MARKERS[adapter]
+        assert run(f"select count(*) from inventory.listings where business_date = {marker}", [D3]) == [(4,)]
+        assert run("select count(*) from inventory.listings", []) == [(5,)], "nothing was deleted"
 
 
-def test_a_table_without_business_date_is_measured_whole(warehouse):
+def test_a_table_without_business_date_is_measured_whole(adapter):
     columns = {"listings": {c: t for c, t in COLUMNS["listings"].items() if c != "business_date"}}
-    ((result),) = quality_checks.evaluate("duckdb", product(), D3, columns)
+    ((result),) = quality_checks.evaluate(adapter, product(), D3, columns)
     assert result.observed == 5
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataproducts.core import access, naming
-from dataproducts.core.spec import DataProductSpec, OutputPort
+from dataproducts.core import access, naming, quality
+from dataproducts.core.spec import DataProductSpec, OutputPort, QualityRule
 
 API_VERSION = "v3.1.0"  # the first ODCS version with a `timestamp` logical type and a `team` object
 
@@ -43,10 +43,12 @@ def contract_document(spec: DataProductSpec, port: OutputPort) -> dict[str, Any]
                                 "required": c.required,
                                 "unique": c.unique,
                                 "description": c.description.strip(),
+                                "quality": [_quality(r) for r in quality.rules_of(port) if r.column == c.name],
                             }
                         )
                         for c in port.contract.columns
                     ],
+                    "quality": [_quality(r) for r in quality.rules_of(port) if r.column is None],
                 }
             )
         ],
@@ -63,6 +65,31 @@ def contract_document(spec: DataProductSpec, port: OutputPort) -> dict[str, Any]
     if port.freshness:
         document["slaProperties"] = [{"property": "latency", "value": port.freshness.max_age_hours, "unit": "h"}]
     return document
+
+
+def _quality(rule: QualityRule) -> dict[str, Any]:
+    """A quality rule as ODCS v3.1 data quality: a library metric (rowCount, nullValues, ...) or sql,
+    with its one operator (the default made explicit) and its severity."""
+    op, value = quality.operator(rule)
+    document: dict[str, Any] = {"name": rule.rule_name, "description": rule.description, "severity": rule.severity.value}
+    if rule.metric is not None:
+        arguments = {"validValues": list(rule.valid_values)} if rule.valid_values else {}
+        arguments.update({"properties": list(rule.columns)} if rule.columns else {})
+        document.update(type="library", metric=_camel(rule.metric.value), unit=rule.unit.value, arguments=arguments or None)
+    else:
+        document.update(type="sql", query=rule.query)
+    document[_camel(op)] = [_plain(v) for v in value] if isinstance(value, (list, tuple)) else _plain(value)
+    return _without_empty(document)
+
+
+def _camel(name: str) -> str:
+    """'must_be_less_than' -> 'mustBeLessThan'"""
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _plain(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 def _roles(spec: DataProductSpec, port: OutputPort) -> list[dict[str, Any]]:
