@@ -59,6 +59,9 @@ def test_new_domain_from_new_alone_validates_builds_and_becomes_a_dag(project_co
     built = cli(project_copy, "build", "marketing.lead_scores", "--business-date", "2026-11-03", env=env)
     assert built.returncode == 0, built.stderr
     assert built.stdout.strip().endswith("built marketing.lead_scores for 2026-11-03: lead_scores=1 rows")
+    assert "quality: marketing.lead_scores.daily: quality rule 'row_count' holds: row_count is 1, expected > 0" in (
+        built.stderr
+    ), "the default quality rule, measured as the build task measures it"
     with duckdb.connect(str(tmp_path / "w.duckdb")) as db:
         row = db.execute("select business_date, listings_rows, raw_listings_rows from marketing.lead_scores").fetchall()
         listings = db.execute("select count(*) from inventory.listings where business_date = '2026-11-03'").fetchone()[0]

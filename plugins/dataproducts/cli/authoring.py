@@ -105,4 +105,21 @@ def cmd_build(project: Project, args) -> int:
     print(f"built {args.product_id} for {date}: {rows} rows")
     for check in broken:
         print(f"CONTRACT BROKEN: {check.message}", file=sys.stderr)
-    return 1 if broken else 0
+    if broken:
+        return 1
+    with dbt_runner.as_role(role, spec.domain):
+        return _quality_report(project, spec, date, result.columns)
+
+
+def _quality_report(project: Project, spec, date, columns: dict[str, dict[str, str]]) -> int:
+    """The ports' quality rules on the built date, as the build task measures them: 1 when one of
+    severity error failed (the task would not publish)."""
+    from dataproducts.core.manifest import load_manifest
+    from dataproducts.dbt import quality_checks
+
+    manifest = load_manifest(project.manifest_path(spec.transform.dbt.project))
+    results = quality_checks.evaluate(manifest.adapter_type if manifest else "", spec, date, columns)
+    for result in results:
+        label = "quality" if result.passed else "QUALITY FAILED" if result.blocks else "quality warning"
+        print(f"{label}: {result.message}", file=sys.stderr)
+    return 1 if any(r.blocks for r in results) else 0
