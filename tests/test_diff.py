@@ -297,12 +297,14 @@ def test_each_kind_of_change_is_classified():
         "contract": {"columns": [{**column, "unique": False}, {"name": "city", "type": "string"}]},
         "access": {"visibility": "restricted", "domains": ["pricing"], "products": ["fleet.routes"]},
         "deprecation": {"sunset": "2030-01-31"},
+        "quality": [{"metric": "row_count", "must_be_greater_than": 0, "severity": "error"}],
     }
     new = DataProductSpec.model_validate(spec(output_ports=[now, {**port, "name": "added", "table": "added"}]))
 
     changes = product_changes(old, new, lambda product, port: ["pricing.market_prices"])
 
     assert [(c.level.value, c.field, c.message) for c in changes] == [
+        ("minor", "output_ports[0].quality", "output port 'listings''s quality rules changed"),
         ("minor", "output_ports[0].deprecation", "output port 'listings' is deprecated, sunset 2030-01-31"),
         (
             "minor",
@@ -318,6 +320,7 @@ def test_each_kind_of_change_is_classified():
         ("breaking", "output_ports", "output port 'extra' was removed"),
         ("minor", "output_ports[1]", "output port 'added' was added"),
     ]
-    assert product_changes(new, old, lambda product, port: [])[0].message == "output port 'listings' is no longer deprecated"
+    withdrawn = [c.message for c in product_changes(new, old, lambda product, port: []) if c.field.endswith("deprecation")]
+    assert withdrawn == ["output port 'listings' is no longer deprecated"]
     narrowed = product_changes(new, old, lambda product, port: ["fleet.routes"])
     assert [c.readers for c in narrowed if c.field.endswith("access")] == [("fleet.routes",)]

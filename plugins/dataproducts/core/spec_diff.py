@@ -4,7 +4,7 @@ Breaking: a product, output port or contract column removed; a column's type cha
 no longer required or no longer unique; a port's table renamed; access narrowed so that a current
 consumer may no longer read the port. Minor: additions (products, ports, columns, a column now
 required or unique), access widened or narrowed for nobody who reads it, a deprecation announced,
-any other change of what a port promises (freshness). Patch: everything else (descriptions, tags,
+any other change of what a port promises (freshness, quality rules). Patch: everything else (descriptions, tags,
 names, owners, schedule, inputs, transform). Ports and columns are matched by name. Pure: the
 consumers and the version rule are diff_verdict.py's.
 """
@@ -92,6 +92,8 @@ def _one_port_changes(
         yield Change(pid, Level.patch, f"{where}.description", f"output port '{name}''s description changed", name)
     if old.freshness != new.freshness:
         yield Change(pid, Level.minor, f"{where}.freshness", f"output port '{name}''s freshness changed", name)
+    if old.quality != new.quality:
+        yield Change(pid, Level.minor, f"{where}.quality", f"output port '{name}''s quality rules changed", name)
     if old.deprecation != new.deprecation:
         yield _deprecation_change(pid, f"{where}.deprecation", new.deprecation, name)
     if old.access != new.access:
