@@ -17,7 +17,6 @@ import pendulum
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, StringConstraints, field_validator, model_validator
 
 from dataproducts.core import quality_sql
-
 from dataproducts.core.safe_yaml import snippet
 
 API_VERSION = "dataproducts/v1"
