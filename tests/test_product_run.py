@@ -405,3 +405,33 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_run_is_scored_from_its_history(runner):
+    """The emit_metadata task appends each run to the run history; the score's runs, freshness and
+    incidents parts come from it, and DataHub gets the same total as `dataproducts score` prints."""
+    assert runner() == "success"
+    repair = change_listings_model(runner.root, "r.listing_id,", "cast(null as varchar) as listing_id,")
+    assert runner() == "failed"
+    repair()
+
+    lines = (runner.state / "history" / "runs.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [(e["succeeded"], e["published"], e["business_date"]) for e in entries] == [
+        (True, [f"{PRODUCT}.daily_snapshot"], DATE),
+        (False, [], DATE),
+    ]
+    (item,) = _json_tail(runner.cli("score", PRODUCT, "--format", "json"))["products"]
+    parts = {p["name"]: p for p in item["parts"]}
+    assert parts["runs"]["fraction"] == 0.5 and parts["runs"]["detail"] == "1 of 2 runs succeeded in the last 30 days"
+    assert parts["incidents"]["detail"] == "1 open", "the failure's incident is open"
+    assert parts["freshness"]["fraction"] == 1.0  # published minutes ago, SLA in hours
+    product = lite_aspects(runner.state, urns.data_product_urn(PRODUCT))
+    values = {p["propertyUrn"]: p["values"][0]["double"] for p in product["structuredProperties"]["properties"]}
+    assert values["urn:li:structuredProperty:dataproducts.quality_score"] == item["score"]
+    assert values["urn:li:structuredProperty:dataproducts.quality_score.runs"] == 7.5
+
+
+def _json_tail(output: str) -> dict:
+    """The JSON document a command printed after any log lines."""
+    return json.JSONDecoder().raw_decode(output[output.index("{\n") :])[0]

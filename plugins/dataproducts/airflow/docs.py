@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Optional
 
-from dataproducts.core import naming
+from dataproducts.core import naming, quality
 from dataproducts.core.spec import DataProductSpec, Deprecation
 
 
@@ -40,6 +40,10 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str], 
                 f"| {_text(c.name)} | {c.type.value} | {_yes(c.required)} | {_yes(c.unique)} | {_cell(c.description)} |"
                 for c in port.contract.columns
             ],
+            "",
+            "Quality rules (on each business date's rows, before publishing; error blocks, warn publishes with a warning):",
+            "",
+            *[f"- {_cell(line)}" for line in quality.rule_lines(port)],
             "",
         ]
     lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"]), "", *runbook_md(spec, spec_path)]

@@ -318,6 +318,7 @@ def run_catalog_sync(project_root: str) -> dict[str, Any]:
     log.info("catalogue: published %s; removed %s; broken (kept) %s", report.published, report.removed, report.kept_broken)
     try:
         checked = freshness_watch.check_mesh(project, mesh, get_current_context())
+        checked["scores"] = _scores(mesh)
     finally:  # a failed check fails the task, visibly, yet the outbox is still flushed
         flushed = delivery.flush(project)
     return {
@@ -327,6 +328,17 @@ def run_catalog_sync(project_root: str) -> dict[str, Any]:
         "backlog_batches": flushed.remaining_batches,
         "quarantined": [str(q) for q in flushed.quarantine],
     }
+
+
+def _scores(mesh) -> dict[str, int]:
+    """Every product's quality score to DataHub (metadata/score_delivery), logged."""
+    import datetime as dt
+
+    from dataproducts.metadata.score_delivery import deliver_scores
+
+    totals = {pid: s.total for pid, s in deliver_scores(mesh, dt.datetime.now(dt.UTC)).items()}
+    log.info("quality scores: %s", ", ".join(f"{pid} {total}" for pid, total in totals.items()))
+    return totals
 
 
 def fail_with_spec_errors(messages: str) -> None:

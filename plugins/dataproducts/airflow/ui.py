@@ -62,7 +62,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dataproducts.airflow import mesh_graph, operations
-from dataproducts.core import access, naming
+from dataproducts.core import access, naming, quality
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,30 @@ def mesh_data(
                 "dag_url": link(pid),
             }
         )
+    _add_quality(data, mesh)
     return data
+
+
+def _add_quality(data: dict[str, Any], mesh) -> None:
+    """Each shown product's quality score with its parts, and its latest run's quality warnings."""
+    from dataproducts.core import run_history
+    from dataproducts.metadata.scoring import scores
+
+    try:
+        found = scores(mesh, dt.datetime.now(dt.UTC), [p["id"] for p in data["products"]])
+        history = run_history.read(mesh.project.state_dir)
+    except Exception as exc:  # the score is a view on facts; its trouble must not hide the page
+        log.exception("could not compute the quality scores")
+        data["quality_error"] = f"quality scores could not be computed: {exc!r}"
+        return
+    for product in data["products"]:
+        result = found[product["id"]]
+        product["quality"] = {
+            "score": result.total,
+            "parts": {p.name: f"{'n/a' if p.points is None else f'{p.points:g}'}/{p.weight}, {p.detail}" for p in result.parts},
+            "details": [p.as_dict() for p in result.parts],
+        }
+        product["quality_warnings"] = run_history.latest_warnings(history, product["id"])
 
 
 def with_operations(data: dict[str, Any], airflow_base: str = "") -> None:
@@ -256,6 +279,7 @@ def _output_port(spec, port) -> dict[str, Any]:
         "freshness_hours": port.freshness.max_age_hours if port.freshness else None,
         "access": access.describe(spec, port),
         "restricted": port.access.visibility.value != "open",
+        "quality_rules": quality.rule_lines(port),
     }
 
 

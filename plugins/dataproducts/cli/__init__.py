@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataproducts.cli import authoring, catalog, contracts, diff, freshness, inspection, mesh, runs, warehouse
+from dataproducts.cli import authoring, catalog, contracts, diff, freshness, inspection, mesh, runs, scores, warehouse
 from dataproducts.core.project import Project
 
-COMMAND_GROUPS = (mesh, inspection, freshness, contracts, diff, authoring, warehouse, runs, catalog)
+COMMAND_GROUPS = (mesh, inspection, freshness, scores, contracts, diff, authoring, warehouse, runs, catalog)
 
 
 def parser() -> argparse.ArgumentParser:

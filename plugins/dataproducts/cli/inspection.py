@@ -36,9 +36,24 @@ def cmd_show(project: Project, args) -> int:
     if mesh is None:
         return 2
     print("\n".join(describe(mesh, args.product_id)))
+    if args.product_id in mesh.products:
+        print("\n".join(_score(mesh, args.product_id)))
     print("  last runs:")
     print("\n".join(f"    {line}" for line in _last_runs(args, naming.dag_id(args.product_id))))
     return 0
+
+
+def _score(mesh, product_id: str) -> list[str]:
+    """The score section: total, parts, the latest run's quality warnings (cli/scores.py)."""
+    import datetime as dt
+
+    from dataproducts.cli.scores import score_lines
+    from dataproducts.core import run_history
+    from dataproducts.metadata.scoring import scores
+
+    result = scores(mesh, dt.datetime.now(dt.UTC), [product_id])[product_id]
+    warnings = run_history.latest_warnings(run_history.read(mesh.project.state_dir), product_id)
+    return ["  quality:"] + [f"    {line}" for line in score_lines(result, warnings)]
 
 
 def _last_runs(args, dag_id: str) -> list[str]:

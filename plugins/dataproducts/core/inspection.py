@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from dataproducts.core import access, naming
+from dataproducts.core import access, naming, quality
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.spec import DataProductSpec
 
@@ -151,6 +151,8 @@ def _port_lines(mesh: Mesh, spec: DataProductSpec, port) -> list[str]:
     for column in port.contract.columns:
         flags = " ".join(f for f, on in (("required", column.required), ("unique", column.unique)) if on)
         lines.append(f"        {column.name:28} {column.type.value:10} {flags}".rstrip())
+    lines.append("      quality rules:")
+    lines += [f"        {line}" for line in quality.rule_lines(port)]
     return lines
 
 

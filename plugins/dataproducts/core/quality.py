@@ -46,6 +46,16 @@ def rules_of(port: OutputPort) -> list[QualityRule]:
     return [*own, DEFAULT_RULE]
 
 
+def rule_lines(port: OutputPort) -> list[str]:
+    """One line per rule of the port (the default one marked): 'null_values_segment  warn   null_values of 'segment' (percent of the date's rows) < 5'."""
+    own = {id(r) for r in port.quality}
+    return [
+        f"{rule.rule_name:28} {rule.severity.value:5}  {measured_as(rule)} {threshold_text(rule)}"
+        + ("" if id(rule) in own else "  (the default rule)")
+        for rule in rules_of(port)
+    ]
+
+
 def operator(rule: QualityRule) -> tuple[str, Any]:
     """The rule's one operator and its value; null, duplicate and invalid values default to must_be 0."""
     given = rule.operators

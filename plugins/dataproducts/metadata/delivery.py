@@ -91,6 +91,9 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
         else:
             outbox.write(batch_id, mcps)
         ledger.commit(record, incident_of(record, mesh.products.get(record.product_id)))
+        from dataproducts.metadata.score_delivery import record_run
+
+        record_run(mesh, record, ledger)  # the run history, and the product's quality score
     return flush(project)
 
 

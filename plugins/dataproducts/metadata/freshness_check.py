@@ -24,12 +24,12 @@ from dataproducts.core.project import Project
 from dataproducts.metadata import freshness_assertions as build
 from dataproducts.metadata.datasets import product_datasets
 from dataproducts.metadata.delivery import enqueue
-from dataproducts.metadata.incident_ledger import IncidentLedger, incident_ledger
+from dataproducts.metadata.incident_ledger import FRESHNESS_PREFIX, IncidentLedger, incident_ledger
 from dataproducts.metadata.run_record import OpenIncident
 
 log = logging.getLogger("dataproducts.freshness")
 
-LEDGER_PREFIX = "freshness:"
+LEDGER_PREFIX = FRESHNESS_PREFIX
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,17 @@ class IncidentLedger:
         atomic_write_bytes(self.path, json.dumps(document, indent=1).encode())
 
 
+FRESHNESS_PREFIX = "freshness:"  # a stale port's incident: 'freshness:<port id>' (metadata/freshness_check.py)
+
+
+def ledger_path(project: Project) -> Path:
+    return project.state_dir / "datahub" / "open_incidents.json"
+
+
 @contextlib.contextmanager
 def incident_ledger(project: Project) -> Iterator[IncidentLedger]:
     """The ledger, held under its lock for the whole read, build, enqueue, commit sequence."""
-    path = project.state_dir / "datahub" / "open_incidents.json"
+    path = ledger_path(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(path.with_suffix(".lock")):
         yield IncidentLedger(path)

@@ -18,6 +18,7 @@ from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.ops.airflow_api import report
 from dataproducts.ops.embedded import EmbeddedAirflow, run_mesh
+from dataproducts.ops.quality_report import quality_report
 from dataproducts.ops.stack import AirflowStack
 
 STACKS = ("embedded", "celery")
@@ -84,6 +85,7 @@ def _run(project: Project, airflow: AirflowStack, business_date: str, keep_runni
     print(report(records))
     ok = all(r.state == "success" for r in records)
     print("all products succeeded" if ok else "some product runs FAILED: see the Airflow UI or the task logs")
+    print(quality_report(mesh))
     print(metadata_report(project))
     if keep_running:
         print(
