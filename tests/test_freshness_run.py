@@ -162,3 +162,16 @@ def test_a_stale_input_is_logged_and_a_stale_port_raises_one_incident_resolved_b
     finally:
         lite.close()
     assert f'"freshness:{LISTINGS}"' not in ledger.read_text(), "resolved: no longer open"
+
+    # the catalogue DAG scores every product after its check: the stale port's open incident costs
+    # inventory.listings 5 points until the fresh publication resolves it
+    def listings_score(text: str) -> int:
+        return int(re.search(r"quality scores: .*inventory\.listings (\d+)", text).group(1))
+
+    assert listings_score(resolving) - listings_score(first) == 5, (first[-3000:], resolving[-3000:])
+    lite = open_lite(tmp_path / "state" / "datahub" / "lite.db", read_only=True)
+    try:
+        scored = [u for u in lite.list_ids() if u.startswith("urn:li:dataProduct:") and lite.get(u, ["structuredProperties"])]
+    finally:
+        lite.close()
+    assert len(scored) == 7, "every product, run or not, has its score in DataHub"

@@ -158,11 +158,11 @@ def test_score_mcps_round_trip_through_the_sdk(compiled_repo):
     from datahub.emitter.mcp import MetadataChangeProposalWrapper as MCPW
     from datahub.metadata.schema_classes import StructuredPropertiesClass
 
-    from dataproducts.metadata.score_aspects import score_mcps
+    from dataproducts.metadata.score_aspects import definition_mcps, score_mcps
     from dataproducts.metadata.scoring import scores
 
     result = scores(_mesh(compiled_repo), NOW, [PRODUCT])[PRODUCT]
-    mcps = score_mcps(result)
+    mcps = definition_mcps() + score_mcps(result)
     for mcp in mcps:
         assert mcp.validate(), mcp
         again = MCPW.from_obj(json.loads(json.dumps(mcp.to_obj())))
@@ -174,6 +174,21 @@ def test_score_mcps_round_trip_through_the_sdk(compiled_repo):
     assert "urn:li:structuredProperty:dataproducts.quality_score.runs" not in {p.propertyUrn for p in values.properties}, (
         "n/a: no value"
     )
+
+
+def test_an_unchanged_score_is_not_sent_again(delivered):
+    from dataproducts.metadata.delivery import outbox_for
+    from dataproducts.metadata.score_delivery import deliver_scores
+
+    outbox = outbox_for(delivered.project)
+    now = dt.datetime.now(dt.UTC)
+    deliver_scores(delivered, now)  # the other products' first scores
+    waiting = outbox.status().batches
+    assert waiting == 1
+    deliver_scores(delivered, now + dt.timedelta(seconds=1))
+    assert outbox.status().batches == waiting, "nothing changed: no batch"
+    deliver_scores(delivered, now + dt.timedelta(days=31))  # the runs leave the window: runs and freshness n/a
+    assert outbox.status().batches == waiting + 1
 
 
 def test_cli_score_and_show(delivered, capsys):
@@ -231,3 +246,11 @@ def test_demo_report_shows_each_score_and_the_warnings(delivered):
     line = report.index(next(x for x in report if x.startswith(PRODUCT)))
     assert "runs 7.5/15" in report[line] and report[line + 1].strip() == f"warning: {WARNING}"
     assert report[-1].startswith(f"quality: 1 of {len(totals)} products published with warnings")
+
+
+def test_dag_docs_list_each_ports_rules(compiled_repo):
+    from dataproducts.airflow.docs import product_doc_md
+
+    spec = _mesh(compiled_repo).products[PRODUCT]
+    doc = product_doc_md(spec, "product_specs/pricing/price_ratings.yaml", [])
+    assert "- **row\\_count** (warn): row\\_count &gt; 0 \\(the default rule\\)" in doc, doc

@@ -43,7 +43,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str], 
             "",
             "Quality rules (on each business date's rows, before publishing; error blocks, warn publishes with a warning):",
             "",
-            *[f"- {_cell(line)}" for line in quality.rule_lines(port)],
+            *[f"- **{_text(name)}** ({severity}): {_cell(what)}" for name, severity, what in quality.rule_summaries(port)],
             "",
         ]
     lines += ["## Consumers", *([f"- `{c}`" for c in consumers] or ["(none yet)"]), "", *runbook_md(spec, spec_path)]

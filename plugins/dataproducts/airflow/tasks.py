@@ -336,7 +336,11 @@ def _scores(mesh) -> dict[str, int]:
 
     from dataproducts.metadata.score_delivery import deliver_scores
 
-    totals = {pid: s.total for pid, s in deliver_scores(mesh, dt.datetime.now(dt.UTC)).items()}
+    try:
+        totals = {pid: s.total for pid, s in deliver_scores(mesh, dt.datetime.now(dt.UTC)).items()}
+    except Exception:  # a score is a view on facts: its trouble is logged, the sync goes on
+        log.exception("could not score the products")
+        return {}
     log.info("quality scores: %s", ", ".join(f"{pid} {total}" for pid, total in totals.items()))
     return totals
 

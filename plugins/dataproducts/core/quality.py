@@ -46,14 +46,23 @@ def rules_of(port: OutputPort) -> list[QualityRule]:
     return [*own, DEFAULT_RULE]
 
 
-def rule_lines(port: OutputPort) -> list[str]:
-    """One line per rule of the port (the default one marked): 'null_values_segment  warn   null_values of 'segment' (percent of the date's rows) < 5'."""
+def rule_summaries(port: OutputPort) -> list[tuple[str, str, str]]:
+    """(name, severity, what it checks) per rule of the port, the default one marked:
+    ('null_values_segment', 'warn', "null_values of 'segment' (percent of the date's rows) < 5")."""
     own = {id(r) for r in port.quality}
     return [
-        f"{rule.rule_name:28} {rule.severity.value:5}  {measured_as(rule)} {threshold_text(rule)}"
-        + ("" if id(rule) in own else "  (the default rule)")
+        (
+            rule.rule_name,
+            rule.severity.value,
+            f"{measured_as(rule)} {threshold_text(rule)}" + ("" if id(rule) in own else "  (the default rule)"),
+        )
         for rule in rules_of(port)
     ]
+
+
+def rule_lines(port: OutputPort) -> list[str]:
+    """One aligned line per rule of the port (`show`, the Data mesh page)."""
+    return [f"{name:28} {severity:5}  {what}" for name, severity, what in rule_summaries(port)]
 
 
 def operator(rule: QualityRule) -> tuple[str, Any]:

@@ -53,7 +53,7 @@ def definition_mcps() -> list[MCPW]:
 
 
 def score_mcps(result: Score) -> list[MCPW]:
-    """The definitions and the product's values."""
+    """The product's values (send definition_mcps() with them)."""
     values = [(TOTAL, float(result.total))] + [(part_property(p.name), p.points) for p in result.parts if p.points is not None]
     aspect = models.StructuredPropertiesClass(
         properties=[
@@ -61,4 +61,4 @@ def score_mcps(result: Score) -> list[MCPW]:
             for key, value in values
         ]
     )
-    return [*definition_mcps(), MCPW(entityUrn=urns.data_product_urn(result.product_id), aspect=aspect)]
+    return [MCPW(entityUrn=urns.data_product_urn(result.product_id), aspect=aspect)]

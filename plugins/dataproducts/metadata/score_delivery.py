@@ -5,18 +5,21 @@ product's, as incidents open and close and the 30-day window moves)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Optional
 
 from dataproducts.core import naming, run_history
+from dataproducts.core.files import atomic_write_bytes
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.quality_score import Score
 from dataproducts.core.spec import Severity
-from dataproducts.metadata.delivery import enqueue
+from dataproducts.metadata.delivery import enqueue, outbox_for
 from dataproducts.metadata.incident_ledger import IncidentLedger
 from dataproducts.metadata.run_record import RunRecord
-from dataproducts.metadata.score_aspects import score_mcps
+from dataproducts.metadata.score_aspects import definition_mcps, score_mcps
 from dataproducts.metadata.scoring import scores
 
 log = logging.getLogger("dataproducts.metadata")
@@ -42,12 +45,36 @@ def history_entry(record: RunRecord, mesh: Mesh) -> run_history.HistoryEntry:
 def deliver_scores(
     mesh: Mesh, now: dt.datetime, product_ids: Optional[Iterable[str]] = None, ledger: Optional[IncidentLedger] = None
 ) -> dict[str, Score]:
-    """The products' scores, enqueued as one outbox batch (sent by the caller's flush)."""
+    """The products' scores; those that changed since they were last sent are enqueued as one
+    outbox batch with the property definitions (sent by the caller's flush)."""
     found = scores(mesh, now, product_ids, ledger)
-    if found:
-        mcps = [mcp for result in found.values() for mcp in score_mcps(result)]
-        enqueue(mesh.project, f"score-{int(now.timestamp() * 1000)}", mcps)
+    state_path = mesh.project.state_dir / "datahub" / "score_state.json"
+    sent = _read_state(state_path)
+    lost = {q.name for q in outbox_for(mesh.project).quarantined()}  # never delivered: send again
+    changed = {
+        pid: result
+        for pid, result in found.items()
+        if (sent.get(pid) or {}).get("digest") != _digest(result) or (sent.get(pid) or {}).get("batch") in lost
+    }
+    if changed:
+        mcps = definition_mcps() + [mcp for result in changed.values() for mcp in score_mcps(result)]
+        batch = enqueue(mesh.project, f"score-{int(now.timestamp() * 1000)}", mcps).name
+        sent.update({pid: {"digest": _digest(result), "batch": batch} for pid, result in changed.items()})
+        atomic_write_bytes(state_path, json.dumps(sent, indent=1, sort_keys=True).encode())
     return found
+
+
+def _digest(result: Score) -> str:
+    """What DataHub holds of a score: the total and each part's points."""
+    return json.dumps([result.total, [p.points for p in result.parts]])
+
+
+def _read_state(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        log.warning("%s is unreadable: every score is sent again", path)
+        return {}
 
 
 def record_run(mesh: Mesh, record: RunRecord, ledger: IncidentLedger) -> Optional[Score]:
