@@ -7,6 +7,7 @@ triggered it, the business date it built, and the tables and row counts in DuckD
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -190,22 +191,17 @@ def test_rerun_rebuilds_the_product_and_everything_downstream_for_that_date_only
 # Several business dates in flight (issue 7). One Airflow (the module's), one scenario after the
 # other; the reference is the same dates built one at a time straight through dbt, in a process
 # and warehouse of its own, which runs while the first scenario runs in Airflow.
-DATES_IN_FLIGHT_ENV = "DATAPRODUCTS_E2E_DATES_IN_FLIGHT"
-
-
 def embedded_only(test):
     """Scenarios of several dates in flight. Not collected again by the Celery twin
     (tests/production/test_e2e_celery.py): what they check is the scheduler's and the build task's,
-    the same on both stacks. Opt-in for now ($DATAPRODUCTS_E2E_DATES_IN_FLIGHT=1): each builds some
-    36 product runs through the one-slot DuckDB pool, and they have not yet passed in full on a
-    machine shared by four sessions (issue 7; the rule itself is covered by tests/test_readiness.py)."""
+    the same on both stacks, and each takes some 30 product runs."""
     test.embedded_only = True
-    reason = f"several dates in flight: opt-in with {DATES_IN_FLIGHT_ENV}=1 (not yet verified in full; see README)"
-    return pytest.mark.skipif(not os.environ.get(DATES_IN_FLIGHT_ENV), reason=reason)(test)
+    return test
 
 
 IN_FLIGHT = ["2026-11-04", "2026-11-05", "2026-11-06", "2026-11-07"]
-FAILING_DATE, GOOD_DATE = "2026-11-02", "2026-11-01"
+NEWEST_FIRST = ["2026-11-10", "2026-11-09", "2026-11-08"]
+FAILING_DATE, GOOD_DATE = "2026-11-09", "2026-11-01"  # GOOD_DATE: the date the failing trigger's conf names
 
 
 class Reference:
@@ -213,7 +209,6 @@ class Reference:
     and a warehouse of its own: started with the first scenario, read when a scenario compares."""
 
     def __init__(self, compiled_repo, state):
-        import os
         import subprocess
         import sys
         from pathlib import Path
@@ -226,7 +221,7 @@ class Reference:
         }
         subprocess.run([sys.executable, "-m", "dataproducts.cli", "seed-landing"], env=env, check=True, capture_output=True)
         script = Path(__file__).with_name("reference_build.py")
-        dates = [*IN_FLIGHT, GOOD_DATE, FAILING_DATE]
+        dates = [*IN_FLIGHT, *NEWEST_FIRST]
         self.process = subprocess.Popen(
             [sys.executable, str(script), *dates], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -345,35 +340,61 @@ def test_four_dates_in_flight_reach_every_product_once_each_as_built_one_at_a_ti
 
 
 @embedded_only
-def test_the_same_dates_triggered_in_reverse_order_rebuild_each_date_once_unchanged(mesh_run, reference):
-    mesh, airflow, _, warehouse, _ = mesh_run
-    backwards = list(reversed(IN_FLIGHT))
-    since = trigger_roots(airflow.api, mesh, backwards)
-    runs = runs_of_dates(airflow.api, mesh, since, {(p, d) for p in mesh.products for d in IN_FLIGHT})
-    assert_each_date_once_from_inputs_of_that_date(airflow.api, mesh, runs, IN_FLIGHT)
-    assert_rows_as_built_one_at_a_time(warehouse, IN_FLIGHT, reference)
-
-
-@embedded_only
-def test_a_producer_failing_one_date_holds_its_consumers_for_that_date_until_rerun(mesh_run, reference):
+def test_dates_triggered_newest_first_with_a_producer_failing_one_build_each_date_once_and_that_one_after_its_rerun(
+    mesh_run, reference
+):
+    """Three new dates triggered newest first; inventory.listings fails for the middle one. Every
+    other date reaches every product once; for the failed date, the consumers that need every input
+    wait, and build it once after the producer's rerun, and only then."""
     mesh, airflow, _, warehouse, _ = mesh_run
     api = airflow.api
-    since = trigger_roots(api, mesh, [GOOD_DATE, FAILING_DATE], broken=FAILING_DATE)
+    since = trigger_roots(api, mesh, NEWEST_FIRST, broken=FAILING_DATE)
     waits = {"inventory.listings", *mesh.downstream_of("inventory.listings")}
     all_of = {p for p in waits if mesh.products[p].trigger != "any"}  # trigger: any builds from what it has
-    expect = {(p, GOOD_DATE) for p in mesh.products} | {(p, FAILING_DATE) for p in set(mesh.products) - waits}
+    good = [d for d in NEWEST_FIRST if d != FAILING_DATE]
+    expect = {(p, d) for p in mesh.products for d in good} | {(p, FAILING_DATE) for p in set(mesh.products) - waits}
     before = runs_of_dates(api, mesh, since, expect)
     failed = [r for r in before if r.state == "failed"]
     assert [(r.product_id, r.partition_key) for r in failed] == [("inventory.listings", FAILING_DATE)]
     held = [r for r in before if r.product_id in all_of - {"inventory.listings"} and r.partition_key == FAILING_DATE]
     assert held == [], "no consumer that needs every input ran for the date its producer failed"
+    assert_each_date_once_from_inputs_of_that_date(api, mesh, [r for r in before if r.partition_key in good], good)
 
     rerun_since = now_iso()
-    rerun(api, mesh, "inventory.listings", FAILING_DATE, timeout=600, say=lambda _: None)
+    rerun(api, mesh, "inventory.listings", FAILING_DATE, timeout=900, say=lambda _: None)
     after = runs_of_dates(api, mesh, rerun_since, {(p, FAILING_DATE) for p in waits})
     for product_id in all_of:
         built = [r for r in after if r.product_id == product_id and r.state == "success"]
         assert [r.business_date for r in built] == [FAILING_DATE], f"{product_id} built {FAILING_DATE} once, after the rerun"
     assert {r.partition_key for r in after} == {FAILING_DATE}, "the rerun cascades for its date only"
-    dates = [GOOD_DATE, FAILING_DATE]
+    assert_rows_as_built_one_at_a_time(warehouse, NEWEST_FIRST, reference)
+
+
+@embedded_only
+def test_a_backfill_of_three_dates_rebuilds_each_date_downstream_in_order_once_each(mesh_run, reference):
+    """`dataproducts rerun <id> --start --end` as the on-call engineer runs it, against the running
+    Airflow: every date in order, each product downstream once per date, the rows unchanged."""
+    import subprocess
+    import sys
+
+    mesh, airflow, _, warehouse, _ = mesh_run
+    dates = IN_FLIGHT[:3]
+    since = now_iso()
+    command = [sys.executable, "-m", "dataproducts.cli", "--root", str(airflow.project.root), "rerun", "pricing.market_prices"]
+    credentials = ["--airflow-url", airflow.url, "--user", "admin", "--password", airflow.password()]
+    done = subprocess.run(
+        [*command, "--start", dates[0], "--end", dates[-1], *credentials], capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"rebuilding {dates[0]} .. {dates[-1]} (3 dates, one after the other)" in done.stdout
+    downstream = ["pricing.market_prices", "pricing.price_ratings", "advertising.promotion_candidates"]
+    runs = [r for r in records(airflow.api, {p: airflow.api.runs_since(p, since) for p in downstream}) if r.state == "success"]
+    for product_id in ("pricing.market_prices", "pricing.price_ratings"):
+        built = [r.business_date for r in sorted(runs, key=lambda r: r.start_date or "") if r.product_id == product_id]
+        assert built == dates, f"{product_id} rebuilt each date once, in order: {built}"
+    candidates = {r.business_date for r in runs if r.product_id == "advertising.promotion_candidates"}
+    assert candidates == set(dates), "trigger: any follows each rebuilt date"
+    last_of = {d: max(r.end_date for r in runs if r.business_date == d) for d in dates}
+    first_of = {d: min(r.start_date for r in runs if r.business_date == d) for d in dates}
+    assert all(last_of[a] <= first_of[b] for a, b in itertools.pairwise(dates)), "one date after the other"
     assert_rows_as_built_one_at_a_time(warehouse, dates, reference)
