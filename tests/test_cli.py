@@ -81,6 +81,14 @@ def test_rerun_of_a_date_range_is_each_date_in_turn(compiled_repo, capsys):
         "rebuilding 2026-11-02 .. 2026-11-05 (4 dates, one after the other) of, in this order: "
         "pricing.price_ratings, advertising.promotion_candidates\n",
     )
+    code, out, _ = run(
+        capsys, *args, "--start", "2026-11-02", "--end", "2026-11-03", "--full-refresh", "--no-downstream", "--dry-run"
+    )
+    assert (code, out) == (
+        0,
+        "rebuilding 2026-11-02 .. 2026-11-03 (2 dates, one after the other) of, in this order: "
+        "pricing.price_ratings; pricing.price_ratings recreated with 2026-11-02 (full refresh)\n",
+    )
     code, _, err = run(capsys, *args, "--start", "2026-11-05", "--end", "2026-11-02", "--dry-run")
     assert code == 2 and "--end 2026-11-02 is before --start 2026-11-05" in err
     code, _, err = run(capsys, *args, "--start", "2026-11-05", "--dry-run")

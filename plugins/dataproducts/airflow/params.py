@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from dataproducts.core.business_date import CONF_KEY
+from dataproducts.core.business_date import CONF_KEY, FULL_REFRESH_KEY
 from dataproducts.core.spec import DataProductSpec
 
-FULL_REFRESH = "full_refresh"
+FULL_REFRESH = FULL_REFRESH_KEY
 
 
 def trigger_params(spec: DataProductSpec) -> dict[str, Param]:

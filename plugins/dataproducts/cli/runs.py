@@ -20,6 +20,15 @@ def register(sub) -> None:
     rerun.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
     rerun.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
     rerun.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"), help="... and password ($AIRFLOW_PASSWORD)")
+    rerun.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="recreate the product's tables (dbt --full-refresh) with the first date; later dates are added to them",
+    )
+    rerun.add_argument(
+        "--no-downstream", action="store_true", help="rebuild only the product (its trigger: any consumers still follow)"
+    )
+    rerun.add_argument("--restart", action="store_true", help="rebuild every date, even those an interrupted rerun finished")
     rerun.add_argument("--dry-run", action="store_true", help="print what would be rebuilt, in order, and stop")
     rerun.add_argument("--timeout", type=int, default=3600)
     rerun.set_defaults(handler=cmd_rerun)
@@ -41,6 +50,7 @@ def cmd_rerun(project: Project, args) -> int:
     from dataproducts.core.business_date import BusinessDateError
     from dataproducts.ops import rerun
     from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line, report
+    from dataproducts.ops.rerun_ledger import RerunLedger, RerunRequest
 
     mesh = mesh_knowing(project, args.product_id, valid=True)
     if mesh is None:
@@ -50,15 +60,17 @@ def cmd_rerun(project: Project, args) -> int:
     except (BusinessDateError, ValueError) as exc:
         print(f"rerun: {exc}", file=sys.stderr)
         return 2
-    shown = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]} ({len(dates)} dates, one after the other)"
-    print(f"rebuilding {shown} of, in this order: {', '.join(rerun.plan(mesh, args.product_id))}")
+    request = RerunRequest(args.product_id, tuple(dates), args.full_refresh, not args.no_downstream)
+    ledger = RerunLedger.open(project.state_dir, request, restart=args.restart)
+    print(_plan_line(request, rerun.plan(mesh, args.product_id, request.downstream)))
     if args.dry_run:
         return 0
     api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
     try:
-        records = rerun.rerun_dates(api, mesh, args.product_id, dates, args.timeout)
+        records = rerun.rerun_dates(api, mesh, ledger, args.timeout)
     except rerun.RerunFailed as exc:
-        print(f"RERUN STOPPED: {exc}", file=sys.stderr)
+        resume = f" Run the same command again to resume after {ledger.done[-1]}." if ledger.done else ""
+        print(f"RERUN STOPPED: {exc}.{resume}", file=sys.stderr)
         return 1
     except AirflowApiError as exc:
         print(f"rerun: {exc}", file=sys.stderr)
@@ -68,6 +80,13 @@ def cmd_rerun(project: Project, args) -> int:
         return 1
     print(report(records))
     return 0
+
+
+def _plan_line(request, products: list[str]) -> str:
+    dates = request.dates
+    shown = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]} ({len(dates)} dates, one after the other)"
+    refresh = f"; {request.product_id} recreated with {dates[0]} (full refresh)" if request.full_refresh else ""
+    return f"rebuilding {shown} of, in this order: {', '.join(products)}{refresh}"
 
 
 def _rerun_dates(args) -> list[str]:

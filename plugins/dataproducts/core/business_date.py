@@ -21,6 +21,7 @@ from typing import Optional
 import pendulum
 
 CONF_KEY = "business_date"
+FULL_REFRESH_KEY = "full_refresh"  # a run conf switch: dbt --full-refresh for this run
 PARTITION_KEY_FORMAT = "%Y-%m-%d"  # the business date as a partition key: what date.isoformat() writes
 
 

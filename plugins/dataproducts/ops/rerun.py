@@ -7,7 +7,9 @@ published D long ago) would wait for that input, so the rerun triggers it with p
 once its rerun upstreams have rebuilt D (unless the scheduler already started it). Its build
 checks the per-date rule like any run (dataproducts.core.readiness), so a consumer whose other
 input never published D fails naming it, and the rerun stops there with what is left to do.
-Several dates are rebuilt one after the other, oldest first, each cascading for itself only.
+Several dates are rebuilt one after the other, oldest first, each cascading for itself only;
+a full refresh recreates the product's tables with the first date, and the later dates are added
+to them. An interrupted range resumes where it stopped (dataproducts.ops.rerun_ledger).
 
 A consumer triggered by hand leaves Airflow's pending partitioned run of D (the rerun input's
 event alone) waiting: it starts when the other inputs publish D again, which rebuilds D from D.
@@ -19,10 +21,12 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Optional
 
-from dataproducts.core.business_date import CONF_KEY
+from dataproducts.core.business_date import CONF_KEY, FULL_REFRESH_KEY
 from dataproducts.core.mesh import Mesh
 from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
+from dataproducts.ops.rerun_ledger import RerunLedger
 
 GRACE_SECONDS = 10  # time for the scheduler to start a consumer from events before we trigger it
 
@@ -31,9 +35,9 @@ class RerunFailed(RuntimeError):
     pass
 
 
-def plan(mesh: Mesh, product_id: str) -> list[str]:
-    """The product and everything downstream of it, in run order."""
-    return [product_id, *mesh.downstream_of(product_id)]
+def plan(mesh: Mesh, product_id: str, downstream: bool = True) -> list[str]:
+    """The product and (unless not asked for) everything downstream of it, in run order."""
+    return [product_id, *(mesh.downstream_of(product_id) if downstream else [])]
 
 
 def dates_between(start: dt.date, end: dt.date) -> list[str]:
@@ -43,22 +47,65 @@ def dates_between(start: dt.date, end: dt.date) -> list[str]:
 
 
 def rerun_dates(
-    api: AirflowApi, mesh: Mesh, product_id: str, dates: list[str], timeout: float = 1800, say: Callable[[str], None] = print
+    api: AirflowApi,
+    mesh: Mesh,
+    ledger: RerunLedger,
+    timeout: float = 1800,
+    say: Callable[[str], None] = print,
 ) -> list[ProductRun]:
-    """Each date in turn, each with its own cascade (a backfill of a date range)."""
+    """Each date of the ledger's request in turn, each with its own cascade (a backfill of a date
+    range), skipping the dates an interrupted run of the same request already rebuilt."""
+    request = ledger.request
+    if ledger.done:
+        say(
+            f"resuming: {len(ledger.done)} of {len(request.dates)} dates were rebuilt by the interrupted rerun ({', '.join(ledger.done)})"
+        )
+    products = len(plan(mesh, request.product_id, request.downstream))
+    progress = Progress(len(request.dates) * products, say, already=len(ledger.done) * products)
     done: list[ProductRun] = []
-    for date in dates:
-        done.extend(rerun(api, mesh, product_id, date, timeout, say))
+    for index, date in enumerate(request.dates):
+        if date in ledger.done:
+            continue
+        refresh = request.full_refresh and index == 0  # later dates are added to the recreated tables
+        done.extend(rerun(api, mesh, request.product_id, date, timeout, say, refresh, request.downstream, progress.step))
+        ledger.mark_done(date)
+    ledger.finish()
     return done
 
 
+class Progress:
+    """One line per product rebuilt: a bar, how many of all, the date and the product."""
+
+    WIDTH = 20
+
+    def __init__(self, total: int, say: Callable[[str], None], already: int = 0):
+        self.total, self.steps, self.say = max(total, 1), already, say
+
+    def step(self, product_id: str, business_date: str) -> None:
+        self.steps += 1
+        filled = round(self.WIDTH * self.steps / self.total)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.say(f"[{bar}] {self.steps}/{self.total}  {business_date}  {product_id} rebuilt")
+
+
 def rerun(
-    api: AirflowApi, mesh: Mesh, product_id: str, business_date: str, timeout: float = 1800, say: Callable[[str], None] = print
+    api: AirflowApi,
+    mesh: Mesh,
+    product_id: str,
+    business_date: str,
+    timeout: float = 1800,
+    say: Callable[[str], None] = print,
+    full_refresh: bool = False,
+    downstream: bool = True,
+    rebuilt: Optional[Callable[[str, str], None]] = None,
 ) -> list[ProductRun]:
-    targets = plan(mesh, product_id)
+    """One date of the product and, unless `downstream` is off, of everything downstream of it.
+    (Off, consumers that Airflow starts from the new events by itself, `trigger: any`, still run.)"""
+    targets = plan(mesh, product_id, downstream)
+    rebuilt = rebuilt or (lambda pid, date: say(f"{pid} rebuilt {date}"))
     since = now_iso()
-    api.trigger(product_id, partition_key=business_date)
-    say(f"triggered {product_id} for {business_date}")
+    api.trigger(product_id, {FULL_REFRESH_KEY: True} if full_refresh else None, partition_key=business_date)
+    say(f"triggered {product_id} for {business_date}" + (" with a full refresh" if full_refresh else ""))
     triggered = {product_id}
     ready_at: dict[str, float] = {}
     published: dict[str, datetime] = {}  # product -> when its rebuild published (asset events)
@@ -74,7 +121,7 @@ def rerun(
             building = _building_run(api, pid, relevant, business_date)
             if building:
                 published[pid] = _published_at(api, pid, building)
-                say(f"{pid} rebuilt {business_date}")
+                rebuilt(pid, business_date)
             elif any(r["state"] == "failed" for r in relevant):
                 left = [t for t in targets if t not in published and t != pid]
                 raise RerunFailed(f"{pid} failed for {business_date}; not rebuilt: {', '.join(left) or 'nothing else'}")
