@@ -398,3 +398,53 @@ def test_a_backfill_of_three_dates_rebuilds_each_date_downstream_in_order_once_e
     first_of = {d: min(r.start_date for r in runs if r.business_date == d) for d in dates}
     assert all(last_of[a] <= first_of[b] for a, b in itertools.pairwise(dates)), "one date after the other"
     assert_rows_as_built_one_at_a_time(warehouse, dates, reference)
+
+
+@embedded_only
+def test_a_spec_renamed_while_airflow_runs_takes_its_old_dag_away_and_the_mesh_runs_on(mesh_run):
+    """Last, for it changes the mesh: a team renames a product (its spec file and id). Airflow
+    retires the old DAG without an import error, the new one runs from the same events, and the
+    rest of the mesh runs on."""
+    mesh, airflow, _, _, _ = mesh_run
+    api = airflow.api
+    specs = airflow.project.specs_dir / "advertising"
+    text = (specs / "promotion_candidates.yaml").read_text()
+    (specs / "promotion_picks.yaml").write_text(
+        text.replace("id: advertising.promotion_candidates", "id: advertising.promotion_picks")
+    )
+    (specs / "promotion_candidates.yaml").unlink()
+    renamed = load_mesh(airflow.project)
+    assert "advertising.promotion_picks" in renamed.products and not renamed.broken
+    deadline = time.monotonic() + 300
+    retired = {("stale", "active"), ("absent", "active")}
+    while (_dag_state(api, "advertising.promotion_candidates"), _dag_state(api, "advertising.promotion_picks")) not in retired:
+        assert time.monotonic() < deadline, "Airflow did not retire the old DAG and add the new one within 300 s"
+        time.sleep(3)
+    assert api.import_errors() == []
+
+    date = "2026-11-12"
+    since = now_iso()
+    api.trigger("user_behaviour.listing_engagement", partition_key=date)
+    expect = {
+        (p, date)
+        for p in ("user_behaviour.listing_engagement", "advertising.campaign_performance", "advertising.promotion_picks")
+    }
+    runs = runs_of_dates(api, renamed, since, expect, timeout=900)
+    assert all(r.state == "success" for r in runs), [(r.product_id, r.state) for r in runs]
+    retired_runs = (
+        []
+        if _dag_state(api, "advertising.promotion_candidates") == "absent"
+        else api.runs_since("advertising.promotion_candidates", since)
+    )
+    assert retired_runs == [], "the retired DAG runs no more"
+
+
+def _dag_state(api, dag_id: str) -> str:
+    import urllib.error
+
+    try:
+        return "stale" if api.get(f"/api/v2/dags/{dag_id}")["is_stale"] else "active"
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return "absent"
+        raise
