@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from typing import Optional
 
@@ -401,42 +404,53 @@ def test_a_backfill_of_three_dates_rebuilds_each_date_downstream_in_order_once_e
 
 
 @embedded_only
-def test_a_spec_renamed_while_airflow_runs_takes_its_old_dag_away_and_the_mesh_runs_on(mesh_run):
-    """Last, for it changes the mesh: a team renames a product (its spec file and id). Airflow
-    retires the old DAG without an import error, the new one runs from the same events, and the
-    rest of the mesh runs on."""
-    mesh, airflow, _, _, _ = mesh_run
-    api = airflow.api
-    specs = airflow.project.specs_dir / "advertising"
-    text = (specs / "promotion_candidates.yaml").read_text()
-    (specs / "promotion_picks.yaml").write_text(
-        text.replace("id: advertising.promotion_candidates", "id: advertising.promotion_picks")
+def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
+    """Last, for it changes the mesh (and puts it back): a team renames a product (its spec file
+    and id) and another team starts a domain with `dataproducts new` alone. Airflow retires the old
+    DAG without an import error, the renamed product and the new domain's product run from their
+    inputs' events, and the rest of the mesh runs on."""
+    mesh, airflow, _, warehouse, _ = mesh_run
+    api, root = airflow.api, airflow.project.root
+    old, new = (
+        root / "product_specs/advertising/promotion_candidates.yaml",
+        root / "product_specs/advertising/promotion_picks.yaml",
     )
-    (specs / "promotion_candidates.yaml").unlink()
-    renamed = load_mesh(airflow.project)
-    assert "advertising.promotion_picks" in renamed.products and not renamed.broken
-    deadline = time.monotonic() + 300
-    retired = {("stale", "active"), ("absent", "active")}
-    while (_dag_state(api, "advertising.promotion_candidates"), _dag_state(api, "advertising.promotion_picks")) not in retired:
-        assert time.monotonic() < deadline, "Airflow did not retire the old DAG and add the new one within 300 s"
-        time.sleep(3)
-    assert api.import_errors() == []
+    text = old.read_text()
+    try:
+        new.write_text(text.replace("id: advertising.promotion_candidates", "id: advertising.promotion_picks"))
+        old.unlink()
+        created = subprocess.run(
+            [sys.executable, "-m", "dataproducts.cli", "--root", str(root), "new", "marketing.lead_scores",
+             "--reads", "inventory.listings.daily_snapshot", "--source", "landing.raw_listings"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        changed = load_mesh(airflow.project)
+        assert {"advertising.promotion_picks", "marketing.lead_scores"} <= set(changed.products) and not changed.broken
+        deadline = time.monotonic() + 300
+        wanted = ("advertising.promotion_candidates", "advertising.promotion_picks", "marketing.lead_scores")
+        while (states := tuple(_dag_state(api, d) for d in wanted)) not in {(g, "active", "active") for g in ("stale", "absent")}:
+            assert time.monotonic() < deadline, f"Airflow did not retire the old DAG and add the new ones within 300 s: {states}"
+            time.sleep(3)
+        assert api.import_errors() == []
 
-    date = "2026-11-12"
-    since = now_iso()
-    api.trigger("user_behaviour.listing_engagement", partition_key=date)
-    expect = {
-        (p, date)
-        for p in ("user_behaviour.listing_engagement", "advertising.campaign_performance", "advertising.promotion_picks")
-    }
-    runs = runs_of_dates(api, renamed, since, expect, timeout=900)
-    assert all(r.state == "success" for r in runs), [(r.product_id, r.state) for r in runs]
-    retired_runs = (
-        []
-        if _dag_state(api, "advertising.promotion_candidates") == "absent"
-        else api.runs_since("advertising.promotion_candidates", since)
-    )
-    assert retired_runs == [], "the retired DAG runs no more"
+        date, since = "2026-11-12", now_iso()
+        for root_product in ("inventory.listings", "user_behaviour.listing_engagement"):
+            api.trigger(root_product, partition_key=date)
+        followers = ("advertising.campaign_performance", "advertising.promotion_picks", "marketing.lead_scores")
+        expect = {(p, date) for p in ("inventory.listings", "user_behaviour.listing_engagement", *followers)}
+        runs = runs_of_dates(api, changed, since, expect, timeout=900)
+        assert all(r.state == "success" for r in runs), [(r.product_id, r.state) for r in runs]
+        if _dag_state(api, "advertising.promotion_candidates") == "stale":
+            assert api.runs_since("advertising.promotion_candidates", since) == [], "the retired DAG runs no more"
+        with duckdb.connect(str(warehouse), read_only=True) as db:
+            assert db.execute("select count(*) from marketing.lead_scores where business_date = ?", [date]).fetchone()[0] == 1
+    finally:  # the session's other tests share this repository
+        old.write_text(text)
+        new.unlink(missing_ok=True)
+        for path in ("product_specs/marketing", "dbt/marketing"):
+            shutil.rmtree(root / path, ignore_errors=True)
+        (root / "dags/marketing.py").unlink(missing_ok=True)
 
 
 def _dag_state(api, dag_id: str) -> str:
