@@ -74,6 +74,11 @@ def test_a_breaking_change_without_a_major_bump_fails_naming_its_consumers(repo,
         "Fix: set version: 2.0.0 and agree the change with its consumers, or undo the change",
     ]
     assert out.splitlines()[0] == "pricing.market_prices  1.0.0 -> 1.0.0  breaking"
+    assert (
+        "            migration: the dates already in the table keep the old type (incremental runs append new dates, never "
+        "rewrite old ones); to change the whole table, rebuild its history with a full refresh: `dataproducts rerun "
+        "pricing.market_prices --start FIRST --end LAST --full-refresh`"
+    ) in out
     assert out.splitlines()[-1].endswith(
         ": 2 breaking, 0 minor, 0 patch changes; 2 breaking changes without a major version bump"
     )
@@ -87,11 +92,16 @@ def test_a_major_bump_accepts_the_breaking_change(repo, capsys):
     code, out, err = diff(capsys, repo)
 
     assert (code, err) == (0, "")
-    assert out.splitlines()[:4] == [
+    assert out.splitlines()[:5] == [
         "pricing.market_prices  1.0.0 -> 2.0.0  breaking",
         "  breaking  output_ports[0].contract.columns: column 'segment' of output port 'daily' was removed",
         "            accepted: major version 1.0.0 -> 2.0.0",
         "            breaks pricing.price_ratings (input port 'market_prices'; columns it uses unknown)",
+        "            migration: the column stays in the table with the values of the dates already built, and holds null "
+        "from the next date on (on_schema_change: append_new_columns never drops a column); to drop it, rebuild the "
+        "history with a full refresh: `dataproducts rerun pricing.market_prices --start FIRST --end LAST --full-refresh` "
+        "once it is deployed (FIRST, LAST: `select min(business_date), max(business_date) from pricing.market_prices`); "
+        "its consumers rebuild each date after it",
     ]
 
 
@@ -110,6 +120,10 @@ def test_minor_and_patch_changes_pass(repo, capsys):
         "  patch     tags: tags changed",
         "pricing.market_prices  1.0.0 -> 1.0.0  minor",
         "  minor     output_ports[0].contract.columns[6]: column 'fuel' was added to output port 'daily'",
+        "            migration: the column is added to the existing table with every date kept (on_schema_change: "
+        "append_new_columns); the dates built before hold null in it unless rebuilt: `dataproducts rerun "
+        "pricing.market_prices --start FIRST --end LAST` once it is deployed (FIRST, LAST: `select min(business_date), "
+        "max(business_date) from pricing.market_prices`); its consumers rebuild each date after it",
         "  patch     output_ports[0].contract.columns[12].description: column 'median_price_eur' of output port 'daily' "
         "has a new description",
         "pricing.price_ratings  1.0.0 -> 1.0.0  minor",
@@ -176,6 +190,7 @@ def test_json_report(repo, capsys):
                     "port": "daily",
                     "columns": ["median_price_eur"],
                     "accepted": None,
+                    "migration": None,  # dropping "required" leaves the history as it is
                     "consumers": [
                         {"product": "pricing.price_ratings", "input_port": "market_prices", "port": "daily", "columns_used": None}
                     ],

@@ -33,7 +33,7 @@ def asset_extra(producer: DataProductSpec, port_name: str) -> dict[str, Any]:
         "port": port.name,
         "owner": producer.owner.team,
         "contact": producer.owner.contact,
-        "table": f"{producer.domain}.{port.table_name}",
+        "table": naming.table_ref(producer.domain, port.table_name),
         "contract_version": producer.version,
         "contract_columns": len(port.contract.columns),
         **({"freshness_max_age_hours": port.freshness.max_age_hours} if port.freshness else {}),

@@ -30,7 +30,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str], 
     for port in spec.output_ports:
         freshness = f", fresh within {port.freshness.max_age_hours:g} h" if port.freshness else ""
         lines += [
-            f"### `{naming.port_id(spec.id, port.name)}` -> table `{spec.domain}.{port.table_name}`{freshness}",
+            f"### `{naming.port_id(spec.id, port.name)}` -> table `{naming.table_ref(spec.domain, port.table_name)}`{freshness}",
             _text(port.description),
             "",
             *_deprecation_md("This port", port.deprecation),

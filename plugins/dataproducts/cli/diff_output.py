@@ -39,6 +39,8 @@ def _finding_lines(finding: Finding) -> list[str]:
     if finding.accepted:
         lines.append(f"            accepted: {finding.accepted}")
     lines += [f"            breaks {c.described(change.columns)}" for c in finding.consumers]
+    if change.migration:
+        lines.append(f"            migration: {change.migration}")
     return lines
 
 
@@ -68,6 +70,7 @@ def _product_json(product: ProductDiff) -> dict:
                 "port": f.change.port,
                 "columns": list(f.change.columns),
                 "accepted": f.accepted,
+                "migration": f.change.migration,
                 "consumers": [
                     {
                         "product": c.product_id,

@@ -75,7 +75,9 @@ def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, s
             found = actual.get(column.name.lower())
             if found is None or warehouse_types.fits(adapter, column.type, found) is False:
                 differences.append(ColumnDiff(column.name, column.type.value, found))
-        checks.append(ContractCheck(naming.port_id(spec.id, port.name), f"{spec.domain}.{port.table_name}", tuple(differences)))
+        checks.append(
+            ContractCheck(naming.port_id(spec.id, port.name), naming.table_ref(spec.domain, port.table_name), tuple(differences))
+        )
     return checks
 
 

@@ -144,7 +144,7 @@ def _port_lines(mesh: Mesh, spec: DataProductSpec, port) -> list[str]:
         if any(p.upstream == (spec.id, port.name) for p in mesh.products[pid].product_inputs)
     )
     lines = [
-        f"    {naming.port_id(spec.id, port.name)}: table {spec.domain}.{port.table_name}{freshness}; read by {', '.join(readers) or '-'}",
+        f"    {naming.port_id(spec.id, port.name)}: table {naming.table_ref(spec.domain, port.table_name)}{freshness}; read by {', '.join(readers) or '-'}",
         f"      access: {access.describe(spec, port)}",
         "      contract:",
     ]

@@ -65,6 +65,11 @@ def port_id(product_id: str, port: str) -> str:
     return f"{product_id}.{port}"
 
 
+def table_ref(domain: str, table: str) -> str:
+    """Where a port's table lives in the warehouse: the schema is the domain."""
+    return f"{domain}.{table}"
+
+
 def asset_uri(product_id: str, port: str) -> str:
     domain, name = product_id.split(".", 1)
     return f"{ASSET_SCHEME}://{domain}/{name}/{port}"

@@ -31,7 +31,7 @@ def contract_document(spec: DataProductSpec, port: OutputPort) -> dict[str, Any]
             _without_empty(
                 {
                     "name": port.table_name,
-                    "physicalName": f"{spec.domain}.{port.table_name}",
+                    "physicalName": naming.table_ref(spec.domain, port.table_name),
                     "physicalType": "table",
                     "logicalType": "object",
                     "description": port.description.strip(),

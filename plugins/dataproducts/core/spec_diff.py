@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Optional
 
-from dataproducts.core import access
+from dataproducts.core import access, naming
 from dataproducts.core.spec import Access, Column, DataProductSpec, OutputPort, Visibility
 
 # (product id, output port) -> the products that read it now, whose access a narrowed policy may take away
@@ -38,6 +38,46 @@ class Change:
     port: Optional[str] = None  # the output port concerned (its name before the change); None: the whole product
     columns: tuple[str, ...] = ()  # the contract columns concerned
     readers: tuple[str, ...] = ()  # access narrowed: only these consumers lose it
+    migration: Optional[str] = None  # what the change does to the history already in the table, and how to plan it
+
+
+def rebuild_history(spec: DataProductSpec, table: str, full_refresh: bool) -> str:
+    """The command that rebuilds every date the table holds (a planned migration, never a silent one)."""
+    ref = naming.table_ref(spec.domain, table)
+    refresh = " --full-refresh" if full_refresh else ""
+    return (
+        f"`dataproducts rerun {spec.id} --start FIRST --end LAST{refresh}` once it is deployed "
+        f"(FIRST, LAST: `select min(business_date), max(business_date) from {ref}`); its consumers rebuild each date after it"
+    )
+
+
+def _type_changed_migration(spec: DataProductSpec, port: OutputPort) -> str:
+    return (
+        "the dates already in the table keep the old type (incremental runs append new dates, never rewrite old ones); "
+        f"to change the whole table, rebuild its history with a full refresh: {rebuild_history(spec, port.table_name, True)}"
+    )
+
+
+def _column_removed_migration(spec: DataProductSpec, port: OutputPort) -> str:
+    return (
+        "the column stays in the table with the values of the dates already built, and holds null from the next date on "
+        "(on_schema_change: append_new_columns never drops a column); to drop it, rebuild the history with a full refresh: "
+        f"{rebuild_history(spec, port.table_name, True)}"
+    )
+
+
+def _column_added_migration(spec: DataProductSpec, port: OutputPort) -> str:
+    return (
+        "the column is added to the existing table with every date kept (on_schema_change: append_new_columns); the dates "
+        f"built before hold null in it unless rebuilt: {rebuild_history(spec, port.table_name, False)}"
+    )
+
+
+def _table_renamed_migration(spec: DataProductSpec, old: OutputPort, new: OutputPort) -> str:
+    return (
+        f"the new table {naming.table_ref(spec.domain, new.table_name)} starts with the next date only, and the old one "
+        f"stays until dropped; to carry the history over: {rebuild_history(spec, new.table_name, False)}"
+    )
 
 
 PATCH_FIELDS = ("name", "description", "status", "owner", "tags", "terms", "schedule", "input_ports", "transform")
@@ -87,7 +127,8 @@ def _one_port_changes(
     pid, name = new_spec.id, old.name
     if old.table_name != new.table_name:
         message = f"output port '{name}''s table was renamed from '{old.table_name}' to '{new.table_name}'"
-        yield Change(pid, Level.breaking, f"{where}.table", message, name)
+        migration = _table_renamed_migration(new_spec, old, new)
+        yield Change(pid, Level.breaking, f"{where}.table", message, name, migration=migration)
     if old.description != new.description:
         yield Change(pid, Level.patch, f"{where}.description", f"output port '{name}''s description changed", name)
     if old.freshness != new.freshness:
@@ -98,38 +139,38 @@ def _one_port_changes(
         yield _deprecation_change(pid, f"{where}.deprecation", new.deprecation, name)
     if old.access != new.access:
         yield _access_change(new_spec, f"{where}.access", old, new, consumers)
-    yield from _column_changes(pid, f"{where}.contract.columns", name, old.contract.columns, new.contract.columns)
+    yield from _column_changes(new_spec, f"{where}.contract.columns", new, old.contract.columns, new.contract.columns)
 
 
-def _column_changes(pid: str, where: str, port: str, old: list[Column], new: list[Column]) -> Iterator[Change]:
+def _column_changes(
+    spec: DataProductSpec, where: str, port: OutputPort, old: list[Column], new: list[Column]
+) -> Iterator[Change]:
+    pid, name = spec.id, port.name
     now = {c.name: (j, c) for j, c in enumerate(new)}
     for column in old:
         if column.name not in now:
-            yield Change(
-                pid, Level.breaking, where, f"column '{column.name}' of output port '{port}' was removed", port, (column.name,)
-            )
+            message = f"column '{column.name}' of output port '{name}' was removed"
+            migration = _column_removed_migration(spec, port)
+            yield Change(pid, Level.breaking, where, message, name, (column.name,), migration=migration)
             continue
         j, current = now[column.name]
-        yield from _one_column_changes(pid, f"{where}[{j}]", port, column, current)
+        yield from _one_column_changes(spec, f"{where}[{j}]", port, column, current)
     before = {c.name for c in old}
     for j, column in enumerate(new):
         if column.name not in before:
-            yield Change(
-                pid,
-                Level.minor,
-                f"{where}[{j}]",
-                f"column '{column.name}' was added to output port '{port}'",
-                port,
-                (column.name,),
-            )
+            message = f"column '{column.name}' was added to output port '{name}'"
+            migration = _column_added_migration(spec, port)
+            yield Change(pid, Level.minor, f"{where}[{j}]", message, name, (column.name,), migration=migration)
 
 
-def _one_column_changes(pid: str, where: str, port: str, old: Column, new: Column) -> Iterator[Change]:
-    def change(level: Level, field: str, words: str) -> Change:
-        return Change(pid, level, f"{where}.{field}", f"column '{old.name}' of output port '{port}' {words}", port, (old.name,))
+def _one_column_changes(spec: DataProductSpec, where: str, port: OutputPort, old: Column, new: Column) -> Iterator[Change]:
+    def change(level: Level, field: str, words: str, migration: Optional[str] = None) -> Change:
+        message = f"column '{old.name}' of output port '{port.name}' {words}"
+        return Change(spec.id, level, f"{where}.{field}", message, port.name, (old.name,), migration=migration)
 
     if old.type != new.type:
-        yield change(Level.breaking, "type", f"changed type from {old.type.value} to {new.type.value}")
+        words = f"changed type from {old.type.value} to {new.type.value}"
+        yield change(Level.breaking, "type", words, _type_changed_migration(spec, port))
     for flag in ("required", "unique"):
         was, now = getattr(old, flag), getattr(new, flag)
         if was and not now:
