@@ -69,6 +69,7 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
     fail, the raw record is kept in the outbox instead, to be built by a later flush.
     """
     from dataproducts.metadata.runs import incident_of, run_batch_mcps
+    from dataproducts.metadata.score_delivery import record_run, run_score
 
     batch_id = f"run-{record.product_id}-{record.run_id}-{record.try_number}"
     outbox = outbox_for(project)
@@ -79,6 +80,7 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
             compiled_sql.remember(project, record.compiled_sql)
         except Exception:  # lineage is a refinement: its trouble must not cost the run its metadata
             log.exception("could not read the SQL dbt compiled in %s", record.dbt_target_path)
+        record_run(mesh, record)  # into the run history first: the score judges it
         try:
             mcps = run_batch_mcps(mesh, record, git_revision, plugin_config())
         except Exception:
@@ -89,11 +91,9 @@ def deliver_run(project: Project, mesh: Mesh, record: RunRecord, git_revision: O
             )
             outbox.defer(batch_id, {"record": record.to_dict(), "git_revision": git_revision})
         else:
-            outbox.write(batch_id, mcps)
+            score = run_score(mesh, record, ledger)  # the product's quality score, in the same batch
+            score.sent(outbox.write(batch_id, mcps + score.mcps).name)
         ledger.commit(record, incident_of(record, mesh.products.get(record.product_id)))
-        from dataproducts.metadata.score_delivery import record_run
-
-        record_run(mesh, record, ledger)  # the run history, and the product's quality score
     return flush(project)
 
 

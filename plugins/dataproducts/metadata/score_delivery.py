@@ -1,6 +1,8 @@
 """Recording a run in the run history and sending quality scores to DataHub through the outbox:
-on every product run (its own score, after its run is recorded) and from the catalogue DAG (every
-product's, as incidents open and close and the 30-day window moves)."""
+on every product run (its own score, in the run's own batch, after the run is recorded) and from
+the catalogue DAG (every product's, as incidents open and close and the 30-day window moves).
+A score is sent only when it changed since it was last sent (``score_state.json`` next to the
+outbox), or when the batch that carried it was quarantined."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -46,22 +49,71 @@ def deliver_scores(
     mesh: Mesh, now: dt.datetime, product_ids: Optional[Iterable[str]] = None, ledger: Optional[IncidentLedger] = None
 ) -> dict[str, Score]:
     """The products' scores; those that changed since they were last sent are enqueued as one
-    outbox batch with the property definitions (sent by the caller's flush)."""
+    outbox batch with the property definitions (sent by the caller's flush). The catalogue DAG's."""
     found = scores(mesh, now, product_ids, ledger)
-    state_path = mesh.project.state_dir / "datahub" / "score_state.json"
-    sent = _read_state(state_path)
-    lost = {q.name for q in outbox_for(mesh.project).quarantined()}  # never delivered: send again
-    changed = {
+    changed = _changed(mesh, found)
+    if changed:
+        mcps = definition_mcps() + [mcp for result in changed.values() for mcp in score_mcps(result)]
+        _remember(mesh, changed, enqueue(mesh.project, f"score-{int(now.timestamp() * 1000)}", mcps).name)
+    return found
+
+
+@dataclass
+class RunScore:
+    """A run's score: its MCPs go in the run's own batch; `sent` remembers them once written."""
+
+    mesh: Mesh
+    result: Optional[Score] = None
+    mcps: list = field(default_factory=list)
+
+    def sent(self, batch: str) -> None:
+        if self.mcps and self.result is not None:
+            _remember(self.mesh, {self.result.product_id: self.result}, batch)
+
+
+def run_score(mesh: Mesh, record: RunRecord, ledger: IncidentLedger) -> RunScore:
+    """The product's score as the run leaves it (its incident open after a failure, resolved by a
+    success), as MCPs when it changed. Never raises: a score is not worth a run's metadata."""
+    if record.product_id not in mesh.products:
+        return RunScore(mesh)
+    try:
+        found = scores(mesh, dt.datetime.now(dt.UTC), [record.product_id], ledger, run_failed=not record.succeeded)
+        result = found[record.product_id]
+        log.info("%s: quality score %d/100", record.product_id, result.total)
+        changed = _changed(mesh, found)
+        return RunScore(mesh, result, definition_mcps() + score_mcps(result) if changed else [])
+    except Exception:
+        log.exception("could not score %s after run %s", record.product_id, record.run_id)
+        return RunScore(mesh)
+
+
+def record_run(mesh: Mesh, record: RunRecord) -> None:
+    """The run into the run history (before it is scored). Never raises."""
+    try:
+        run_history.append(mesh.project.state_dir, history_entry(record, mesh))
+    except Exception:
+        log.exception("could not record %s run %s in the run history", record.product_id, record.run_id)
+
+
+def _state_path(mesh: Mesh) -> Path:
+    return mesh.project.state_dir / "datahub" / "score_state.json"
+
+
+def _changed(mesh: Mesh, found: dict[str, Score]) -> dict[str, Score]:
+    """The scores DataHub does not hold yet: changed since last sent, or sent in a quarantined batch."""
+    sent = _read_state(_state_path(mesh))
+    lost = {q.name for q in outbox_for(mesh.project).quarantined()}
+    return {
         pid: result
         for pid, result in found.items()
         if (sent.get(pid) or {}).get("digest") != _digest(result) or (sent.get(pid) or {}).get("batch") in lost
     }
-    if changed:
-        mcps = definition_mcps() + [mcp for result in changed.values() for mcp in score_mcps(result)]
-        batch = enqueue(mesh.project, f"score-{int(now.timestamp() * 1000)}", mcps).name
-        sent.update({pid: {"digest": _digest(result), "batch": batch} for pid, result in changed.items()})
-        atomic_write_bytes(state_path, json.dumps(sent, indent=1, sort_keys=True).encode())
-    return found
+
+
+def _remember(mesh: Mesh, results: dict[str, Score], batch: str) -> None:
+    sent = _read_state(_state_path(mesh))
+    sent.update({pid: {"digest": _digest(result), "batch": batch} for pid, result in results.items()})
+    atomic_write_bytes(_state_path(mesh), json.dumps(sent, indent=1, sort_keys=True).encode())
 
 
 def _digest(result: Score) -> str:
@@ -75,18 +127,3 @@ def _read_state(path: Path) -> dict[str, dict[str, str]]:
     except (OSError, ValueError):
         log.warning("%s is unreadable: every score is sent again", path)
         return {}
-
-
-def record_run(mesh: Mesh, record: RunRecord, ledger: IncidentLedger) -> Optional[Score]:
-    """After a run's batch is in the outbox and its incident committed: the run into the history,
-    the product's new score into the outbox. Never raises: a score is not worth a run's metadata."""
-    try:
-        run_history.append(mesh.project.state_dir, history_entry(record, mesh))
-        if record.product_id not in mesh.products:
-            return None
-        result = deliver_scores(mesh, dt.datetime.now(dt.UTC), [record.product_id], ledger)[record.product_id]
-        log.info("%s: quality score %d/100", record.product_id, result.total)
-        return result
-    except Exception:
-        log.exception("could not record %s run %s in the run history or score it", record.product_id, record.run_id)
-        return None
