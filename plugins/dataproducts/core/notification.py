@@ -9,8 +9,22 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 
+class Notice:
+    """A message to an owner: a headline, then its facts, as plain text or as HTML (e-mail)."""
+
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def html(self) -> str:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()[1:])
+        return f"<p>{html.escape(self.lines()[0])}</p><ul>{items}</ul>"
+
+
 @dataclass(frozen=True)
-class FailureNotice:
+class FailureNotice(Notice):
     product_id: str
     owner: str
     contact: str
@@ -40,13 +54,6 @@ class FailureNotice:
             f"Rerun the date and everything downstream: {self.rerun_command}",
         ]
 
-    def text(self) -> str:
-        return "\n".join(self.lines())
-
-    def html(self) -> str:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()[1:])
-        return f"<p>{html.escape(self.lines()[0])}</p><ul>{items}</ul>"
-
     def as_json(self) -> dict:
         return {**asdict(self), "rerun_command": self.rerun_command, "subject": self.subject}
 
@@ -60,7 +67,7 @@ def first_error_line(error: object) -> str:
 
 
 @dataclass(frozen=True)
-class StaleNotice:
+class StaleNotice(Notice):
     """What the owner is told once when an output port turns stale (the same channels as failures)."""
 
     product_id: str
@@ -84,13 +91,6 @@ class StaleNotice:
             f"Check: did {self.product_id} run? dataproducts show {self.product_id}; dataproducts freshness",
             f"Log: {self.log_url or '(no log link)'}",
         ]
-
-    def text(self) -> str:
-        return "\n".join(self.lines())
-
-    def html(self) -> str:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()[1:])
-        return f"<p>{html.escape(self.lines()[0])}</p><ul>{items}</ul>"
 
     def as_json(self) -> dict:
         return {**asdict(self), "subject": self.subject, "kind": "stale"}
