@@ -18,10 +18,10 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from dataproducts.airflow.tasks import OUTCOME_KEY
 from dataproducts.core import settings
 from dataproducts.core.business_date import CONF_KEY
 from dataproducts.core.notification import FailureNotice, StaleNotice, first_error_line
+from dataproducts.core.run_outcome import BUILD_TASK, OUTCOME_KEY, BuildOutcome
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ def failure_notice(product_id: str, owner: str, contact: str, context: Any) -> F
 def _business_date(context: Any) -> str | None:
     """The date the build chose (its failure record), else the one the run was asked for."""
     try:
-        outcome = context["ti"].xcom_pull(task_ids="build", key=OUTCOME_KEY) or {}
-    except Exception:  # no XCom access (a callback outside a task run): fall back to the conf
-        outcome = {}
-    if isinstance(outcome, dict) and outcome.get(CONF_KEY):
-        return str(outcome[CONF_KEY])
+        outcome = BuildOutcome.from_xcom(context["ti"].xcom_pull(task_ids=BUILD_TASK, key=OUTCOME_KEY))
+    except Exception:  # no XCom access (a callback outside a task run), or not an outcome: fall back to the conf
+        outcome = None
+    if outcome is not None and outcome.business_date:
+        return outcome.business_date_iso
     run = context.get("dag_run")
     conf = getattr(run, "conf", None) or {}
     params = context.get("params") or {}

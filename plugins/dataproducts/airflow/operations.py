@@ -26,11 +26,11 @@ from typing import Any, Optional
 from urllib.parse import quote
 
 from dataproducts.core import freshness as freshness_rule
+from dataproducts.core.run_outcome import BUILD_TASK, OUTCOME_KEY, RETURN_VALUE_KEY, BuildOutcome
 
 log = logging.getLogger(__name__)
 
 RUNS_PER_PRODUCT = 5  # enough to find the last run that built something behind a few skipped ones
-BUILD_TASK = "build"
 ACTIVE = {"queued", "running"}
 
 
@@ -99,25 +99,25 @@ def _add_build_facts(session, runs: dict[str, list[dict[str, Any]]]) -> None:
     for row in session.scalars(
         select(XComModel).where(
             XComModel.task_id == BUILD_TASK,
-            XComModel.key.in_(["return_value", "build_outcome"]),
+            XComModel.key.in_([RETURN_VALUE_KEY, OUTCOME_KEY]),
             tuple_(XComModel.dag_id, XComModel.run_id).in_(keys),
         )
     ):
-        value = _xcom_value(row)
-        if isinstance(value, dict) and value.get("business_date"):
-            dates.setdefault((row.dag_id, row.run_id), str(value["business_date"]))
+        outcome = _build_outcome(row)
+        if outcome is not None and outcome.business_date_iso:
+            dates.setdefault((row.dag_id, row.run_id), outcome.business_date_iso)
     for dag_id, items in runs.items():
         for run in items:
             run["build_state"] = states.get((dag_id, run["run_id"]))
             run["business_date"] = dates.get((dag_id, run["run_id"])) or run["partition_key"] or run["conf_business_date"]
 
 
-def _xcom_value(row) -> Any:
+def _build_outcome(row) -> Optional[BuildOutcome]:
     from airflow.models.xcom import XComModel
 
     try:
-        return XComModel.deserialize_value(row)
-    except Exception:  # an XCom someone else wrote: not ours to read
+        return BuildOutcome.from_xcom(XComModel.deserialize_value(row))
+    except Exception:  # an XCom someone else wrote (OutcomeUnreadable, or not even JSON): not ours to read
         return None
 
 

@@ -16,9 +16,9 @@ from typing import Any, Optional
 
 from airflow.listeners import hookimpl
 
-log = logging.getLogger(__name__)
+from dataproducts.core.run_outcome import BUILD_TASK, OUTCOME_KEY, RETURN_VALUE_KEY, BuildOutcome, OutcomeUnreadable
 
-BUILD_TASK, OUTCOME_KEY = "build", "build_outcome"  # as dataproducts.airflow.tasks leaves them
+log = logging.getLogger(__name__)
 
 
 @hookimpl
@@ -59,7 +59,7 @@ def _label(session, dag_run) -> None:
         dag_run.note = text
 
 
-def built_facts(session, dag_id: str, run_id: str) -> Optional[dict[str, Any]]:
+def built_facts(session, dag_id: str, run_id: str) -> Optional[BuildOutcome]:
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
@@ -68,23 +68,26 @@ def built_facts(session, dag_id: str, run_id: str) -> Optional[dict[str, Any]]:
             XComModel.dag_id == dag_id,
             XComModel.run_id == run_id,
             XComModel.task_id == BUILD_TASK,
-            XComModel.key.in_(["return_value", OUTCOME_KEY]),
+            XComModel.key.in_([RETURN_VALUE_KEY, OUTCOME_KEY]),
         )
     ).all()
-    for row in sorted(rows, key=lambda r: r.key != "return_value"):
-        value = XComModel.deserialize_value(row)
-        if isinstance(value, dict):
-            return value
+    for row in sorted(rows, key=lambda r: r.key != RETURN_VALUE_KEY):
+        try:
+            outcome = BuildOutcome.from_xcom(XComModel.deserialize_value(row))
+        except OutcomeUnreadable:  # not an outcome: try the other key
+            continue
+        if outcome is not None:
+            return outcome
     return None
 
 
-def note_for(build: Optional[dict[str, Any]], conf: Optional[dict[str, Any]]) -> Optional[str]:
-    if not build:
+def note_for(build: Optional[BuildOutcome], conf: Optional[dict[str, Any]]) -> Optional[str]:
+    if build is None:
         return None
-    if build.get("skipped"):
-        return f"Built nothing: {build['skipped']}"
-    if not build.get("business_date"):
+    if build.skipped:
+        return f"Built nothing: {build.skipped}"
+    if not build.business_date:
         return None
     refresh = " (full refresh)" if (conf or {}).get("full_refresh") else ""
-    failed = ": failed" if build.get("failed") else ""
-    return f"Business date {build['business_date']}{refresh}{failed}"
+    failed = ": failed" if build.failed else ""
+    return f"Business date {build.business_date_iso}{refresh}{failed}"

@@ -6,6 +6,7 @@ ever passes through Airflow's templating, and a run always uses the spec as it i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,19 @@ import pendulum
 from dataproducts.airflow import freshness_watch
 from dataproducts.airflow.params import FULL_REFRESH
 from dataproducts.core import contract, naming, quality, readiness, warehouse_access
-from dataproducts.core.business_date import CONF_KEY, parse_business_date, partition_key, resolve_business_date
+from dataproducts.core.business_date import CONF_KEY, partition_key, resolve_business_date
 from dataproducts.core.errors import SpecErrors
 from dataproducts.core.loader import load_spec_file
 from dataproducts.core.project import Project
-from dataproducts.core.spec import DataProductSpec, Severity
+from dataproducts.core.run_outcome import (
+    BUILD_TASK,
+    OUTCOME_KEY,
+    BuildOutcome,
+    ContractCheckResult,
+    DbtNode,
+    QualityCheckResult,
+)
+from dataproducts.core.spec import DataProductSpec
 from dataproducts.dbt import quality_checks
 from dataproducts.dbt import runner as dbt_runner
 
@@ -40,13 +49,10 @@ def load_product(project: Project, product_id: str) -> DataProductSpec:
     return entry.spec
 
 
-OUTCOME_KEY = "build_outcome"  # XCom the build task leaves when it fails or skips, for emit_metadata
-DBT_TARGET_KEY = "dbt_target_path"  # where this run's dbt wrote its artifacts (the SQL it compiled)
-QUALITY_KEY = "quality_results"  # every quality rule's result (core/quality.QualityResult.as_dict)
-
-
 def run_build(product_id: str, project_root: str) -> dict[str, Any]:
-    """The 'build' task: choose the business date, run `dbt build`, count the output rows."""
+    """The 'build' task: choose the business date, run `dbt build`, count the output rows.
+    Its return value is the run's BuildOutcome as XCom (core/run_outcome); when it fails or is
+    skipped, it leaves the outcome under OUTCOME_KEY instead, for emit_metadata."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -83,41 +89,46 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             )
             built = _built(business_date, result, contract.check_columns(spec, result.columns, adapter), work_dir)
             _hold_to_contract(built)
-            built[QUALITY_KEY] = _quality_results(adapter, spec, business_date, result)
+            built = built.model_copy(update={"quality_results": _quality_results(adapter, spec, business_date, result)})
             _hold_to_quality_rules(built)
     except AirflowSkipException as skip:
-        ti.xcom_push(key=OUTCOME_KEY, value={"skipped": str(skip)})
+        ti.xcom_push(key=OUTCOME_KEY, value=BuildOutcome(skipped=str(skip)).to_xcom())
         raise
     except (contract.ContractBroken, quality.QualityFailed) as broken:
-        ti.xcom_push(key=OUTCOME_KEY, value={**built, "failed": str(broken)})
+        ti.xcom_push(key=OUTCOME_KEY, value=built.model_copy(update={"failed": str(broken)}).to_xcom())
         raise
     except Exception as exc:
-        ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date, work_dir))
+        ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date, work_dir).to_xcom())
         raise
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
-    return built
+    return built.to_xcom()
 
 
-def _hold_to_contract(built: dict[str, Any]) -> None:
-    failed = [c for c in built["contract_checks"] if not c["passed"]]
+def _hold_to_contract(built: BuildOutcome) -> None:
+    failed = built.failed_contract_checks()
     if failed:
-        raise contract.ContractBroken(failed)
+        raise contract.ContractBroken([c.message for c in failed])
 
 
-def _quality_results(adapter: str, spec: DataProductSpec, business_date, result: dbt_runner.BuildResult) -> list[dict[str, Any]]:
+def _quality_results(
+    adapter: str, spec: DataProductSpec, business_date, result: dbt_runner.BuildResult
+) -> list[QualityCheckResult]:
     """Every quality rule measured on the date's rows, once the contract held; failures logged as warnings."""
-    results = [r.as_dict() for r in quality_checks.evaluate(adapter, spec, business_date, result.columns)]
+    results = [
+        QualityCheckResult.model_validate(r.as_dict())
+        for r in quality_checks.evaluate(adapter, spec, business_date, result.columns)
+    ]
     for r in results:
-        log.log(logging.INFO if r["passed"] else logging.WARNING, "%s", r["message"])
+        log.log(logging.INFO if r.passed else logging.WARNING, "%s", r.message)
     return results
 
 
-def _hold_to_quality_rules(built: dict[str, Any]) -> None:
+def _hold_to_quality_rules(built: BuildOutcome) -> None:
     """An error-severity rule that failed stops the build: nothing is published, no consumer starts."""
-    blocking = [r for r in built[QUALITY_KEY] if not r["passed"] and r["severity"] == Severity.error.value]
+    blocking = built.blocking_quality_results()
     if blocking:
-        raise quality.QualityFailed(blocking)
+        raise quality.QualityFailed([r.message for r in blocking])
 
 
 def _warehouse_access(project: Project, spec: DataProductSpec) -> tuple[str | None, list[warehouse_access.TableGrant]]:
@@ -136,29 +147,35 @@ def _adapter(project: Project, spec: DataProductSpec) -> str:
     return manifest.adapter_type if manifest else ""
 
 
-def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> dict[str, Any]:
-    return {
-        CONF_KEY: business_date.isoformat(),
-        DBT_TARGET_KEY: str(work_dir / "target"),
-        "dbt_invocation_id": result.invocation_id,
-        "row_counts": result.row_counts,
-        "column_types": result.columns,
-        "dbt_nodes": [n.__dict__ for n in result.nodes],
-        "contract_checks": [
-            {"unique_id": c.unique_id, "table": c.table.split(".", 1)[1], "passed": c.passed, "message": c.message}
+def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> BuildOutcome:
+    return BuildOutcome(
+        business_date=business_date,
+        dbt_target_path=str(work_dir / "target"),
+        dbt_invocation_id=result.invocation_id,
+        row_counts=result.row_counts,
+        column_types=result.columns,
+        dbt_nodes=_dbt_nodes(result.nodes),
+        contract_checks=[
+            ContractCheckResult(
+                unique_id=c.unique_id, table=naming.split_table_ref(c.table)[1], passed=c.passed, message=c.message
+            )
             for c in checks
         ],
-    }
+    )
 
 
-def _failure(exc: Exception, business_date, work_dir: Path) -> dict[str, Any]:
-    return {
-        "failed": str(exc) or type(exc).__name__,
-        DBT_TARGET_KEY: str(work_dir / "target"),
-        CONF_KEY: business_date.isoformat() if business_date else None,
-        "dbt_invocation_id": getattr(exc, "invocation_id", ""),
-        "dbt_nodes": [n.__dict__ for n in getattr(exc, "nodes", [])],
-    }
+def _failure(exc: Exception, business_date, work_dir: Path) -> BuildOutcome:
+    return BuildOutcome(
+        failed=str(exc) or type(exc).__name__,
+        dbt_target_path=str(work_dir / "target"),
+        business_date=business_date,
+        dbt_invocation_id=getattr(exc, "invocation_id", ""),
+        dbt_nodes=_dbt_nodes(getattr(exc, "nodes", [])),
+    )
+
+
+def _dbt_nodes(nodes: list[dbt_runner.NodeResult]) -> list[DbtNode]:
+    return [DbtNode.model_validate(dataclasses.asdict(n)) for n in nodes]
 
 
 def run_partition_key(context) -> str | None:
@@ -187,8 +204,9 @@ def _check_inputs_published(spec: DataProductSpec, context, business_date) -> No
     log.info("%s: %s", spec.id, verdict.message)
 
 
-def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> list[str]:
-    """The 'publish' task: one asset event per output port, carrying what consumers need."""
+def run_publish(product_id: str, project_root: str, build: Any) -> list[str]:
+    """The 'publish' task: one asset event per output port, carrying what consumers need.
+    `build` is the build task's XCom (a BuildOutcome as JSON)."""
     from airflow.sdk import get_current_context
 
     from dataproducts.airflow import publications
@@ -196,30 +214,29 @@ def run_publish(product_id: str, project_root: str, build: dict[str, Any]) -> li
 
     context = get_current_context()
     spec = load_product(Project.from_env(Path(project_root)), product_id)
-    business_date = parse_business_date(build[CONF_KEY], "the build's business date")
+    built = BuildOutcome.from_xcom(build)
+    if built is None or built.business_date is None:
+        raise RuntimeError(f"the build of {product_id} reported no business date; nothing to publish")
+    business_date = built.business_date
     for port in spec.output_ports:
         asset = product_asset(product_id, port.name)
-        facts = {
-            CONF_KEY: build[CONF_KEY],
-            "row_count": build["row_counts"].get(port.table_name),
-            "dbt_invocation_id": build["dbt_invocation_id"],
+        warnings = built.quality_warnings(naming.port_id(product_id, port.name))
+        facts: dict[str, Any] = {
+            CONF_KEY: built.business_date_iso,
+            "row_count": built.row_counts.get(port.table_name),
+            "dbt_invocation_id": built.dbt_invocation_id,
             "spec_version": spec.version,
-            "table": f"{spec.domain}.{port.table_name}",
-            "quality_warnings": _warnings(build, naming.port_id(product_id, port.name)),
+            "table": naming.table_ref(spec.domain, port.table_name),
+            "quality_warnings": warnings,
         }
         event = context["outlet_events"][asset]
         event.extra = facts
         event.add_partitions(partition_key(business_date))  # whatever started the run, the event names the date built
         publications.record(context["asset_state_store"][asset], business_date, {**facts, "run_id": context["dag_run"].run_id})
-        log.info("published %s for %s", naming.port_id(product_id, port.name), build[CONF_KEY])
-        for warning in facts["quality_warnings"]:
+        log.info("published %s for %s", naming.port_id(product_id, port.name), built.business_date_iso)
+        for warning in warnings:
             log.warning("published with a quality warning: %s", warning)
     return [naming.port_id(product_id, p.name) for p in spec.output_ports]
-
-
-def _warnings(build: dict[str, Any], port_id: str) -> list[str]:
-    """The messages of the port's warn-severity rules that failed (an error-severity one never publishes)."""
-    return [r["message"] for r in build.get(QUALITY_KEY, []) if r["port_id"] == port_id and not r["passed"]]
 
 
 def run_emit_metadata(product_id: str, project_root: str) -> None:
@@ -239,18 +256,19 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
     from dataproducts.metadata import delivery
 
     ti = context["ti"]
-    built = ti.xcom_pull(task_ids="build")
-    outcome = ti.xcom_pull(task_ids="build", key=OUTCOME_KEY) or {}
-    if outcome.get("skipped"):
-        log.info("the build was skipped (%s): no run metadata", outcome["skipped"])
+    built = BuildOutcome.from_xcom(ti.xcom_pull(task_ids=BUILD_TASK))
+    outcome = BuildOutcome.from_xcom(ti.xcom_pull(task_ids=BUILD_TASK, key=OUTCOME_KEY))
+    if outcome is not None and outcome.skipped:
+        log.info("the build was skipped (%s): no run metadata", outcome.skipped)
         return
     published = ti.xcom_pull(task_ids="publish") is not None
     mesh = load_mesh(project)
-    record = run_record(product_id, mesh, context, built or outcome, succeeded=bool(built) and published)
+    build = built or outcome or BuildOutcome()
+    record = run_record(product_id, mesh, context, build, succeeded=built is not None and published)
     delivery.deliver_run(project, mesh, record, delivery.git_revision(project.root))
 
 
-def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded: bool):
+def run_record(product_id: str, mesh, context, build: BuildOutcome, succeeded: bool):
     from dataproducts.core.manifest import load_manifest
     from dataproducts.metadata.run_record import QualityOutcome, RunRecord, TestOutcome
 
@@ -258,41 +276,41 @@ def run_record(product_id: str, mesh, context, build: dict[str, Any], succeeded:
     spec = mesh.products.get(product_id)
     manifest = load_manifest(mesh.project.manifest_path(spec.transform.dbt.project)) if spec else None
     tests = [
-        TestOutcome(c["unique_id"], "pass" if c["passed"] else "fail", c["message"], None, contract.TEST_NAME, c["table"])
-        for c in build.get("contract_checks", [])
+        TestOutcome(c.unique_id, "pass" if c.passed else "fail", c.message, None, contract.TEST_NAME, c.table)
+        for c in build.contract_checks
     ]
-    for node in build.get("dbt_nodes", []):
-        if node["resource_type"] != "test":
+    for node in build.dbt_nodes:
+        if node.resource_type != "test":
             continue
-        info = manifest.test(node["unique_id"]) if manifest else None
+        info = manifest.test(node.unique_id) if manifest else None
         tests.append(
             TestOutcome(
-                unique_id=node["unique_id"],
-                status=node["status"],
-                message=node["message"],
+                unique_id=node.unique_id,
+                status=node.status,
+                message=node.message,
                 column=info.column if info else None,
                 test_name=info.test_name if info else None,
                 table=info.table if info else None,
             )
         )
-    failure = build.get("failed") or ("" if succeeded else "the run failed before dbt reported; see the task logs")
+    failure = build.failed or ("" if succeeded else "the run failed before dbt reported; see the task logs")
     started = dag_run.start_date or pendulum.now("UTC")
     return RunRecord(
         product_id=product_id,
         dag_id=dag_run.dag_id,
         run_id=dag_run.run_id,
         try_number=context["ti"].try_number,
-        business_date=build.get(CONF_KEY),
+        business_date=build.business_date_iso,
         started_at_ms=int(started.timestamp() * 1000),
         ended_at_ms=int(pendulum.now("UTC").timestamp() * 1000),
         succeeded=succeeded,
         failure_message=failure,
-        dbt_invocation_id=build.get("dbt_invocation_id", ""),
-        dbt_target_path=build.get(DBT_TARGET_KEY) or "",
-        row_counts=build.get("row_counts", {}) if succeeded else {},
-        column_types=build.get("column_types", {}),
+        dbt_invocation_id=build.dbt_invocation_id,
+        dbt_target_path=build.dbt_target_path,
+        row_counts=dict(build.row_counts) if succeeded else {},
+        column_types={table: dict(columns) for table, columns in build.column_types.items()},
         tests=tests,
-        quality=[QualityOutcome.from_result(r) for r in build.get(QUALITY_KEY, [])],
+        quality=[QualityOutcome.from_result(r) for r in build.quality_results],
         airflow_base_url=_airflow_base_url(),
     )
 

@@ -274,7 +274,7 @@ def _output_port(spec, port) -> dict[str, Any]:
         "description": port.description,
         "asset": naming.port_id(spec.id, port.name),
         "asset_uri": naming.asset_uri(spec.id, port.name),
-        "table": f"{spec.domain}.{port.table_name}",
+        "table": naming.table_ref(spec.domain, port.table_name),
         "columns": len(port.contract.columns),
         "freshness_hours": port.freshness.max_age_hours if port.freshness else None,
         "access": access.describe(spec, port),

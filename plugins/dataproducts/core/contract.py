@@ -60,8 +60,8 @@ class ContractCheck:
 class ContractBroken(RuntimeError):
     """Raised with the failed checks' messages; the build stops before publishing anything."""
 
-    def __init__(self, failed: list[dict]):
-        super().__init__("contract broken: " + "; ".join(c["message"] for c in failed))
+    def __init__(self, messages: list[str]):
+        super().__init__("contract broken: " + "; ".join(messages))
 
 
 def check_columns(spec: DataProductSpec, columns_by_table: dict[str, dict[str, str]], adapter: str = "") -> list[ContractCheck]:

@@ -79,3 +79,9 @@ def split_port_id(port_ref: str) -> tuple[str, str]:
     """'pricing.market_prices.daily' -> ('pricing.market_prices', 'daily')"""
     product, _, port = port_ref.rpartition(".")
     return product, port
+
+
+def split_table_ref(ref: str) -> tuple[str, str]:
+    """'pricing.market_prices' -> ('pricing', 'market_prices'): table_ref taken apart."""
+    schema, _, table = ref.partition(".")
+    return schema, table

@@ -165,8 +165,8 @@ def result(
 class QualityFailed(RuntimeError):
     """Raised with the error-severity failures' messages; the build stops before publishing anything."""
 
-    def __init__(self, failed: list[dict[str, Any]]):
-        super().__init__("quality rules failed: " + "; ".join(r["message"] for r in failed))
+    def __init__(self, messages: list[str]):
+        super().__init__("quality rules failed: " + "; ".join(messages))
 
 
 def column_errors(path: str, spec: DataProductSpec) -> Iterator[SpecError]:

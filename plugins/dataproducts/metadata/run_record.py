@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from dataproducts.core.run_outcome import QualityCheckResult
+
 
 @dataclass(frozen=True)
 class TestOutcome:
@@ -34,8 +36,8 @@ class QualityOutcome:
     definition: dict = field(default_factory=dict)  # the rule as the spec writes it
 
     @classmethod
-    def from_result(cls, result: dict) -> QualityOutcome:
-        return cls(**{name: result[name] for name in cls.__dataclass_fields__ if name in result})
+    def from_result(cls, result: QualityCheckResult) -> QualityOutcome:
+        return cls(**result.model_dump(include=set(cls.__dataclass_fields__)))
 
 
 @dataclass(frozen=True)

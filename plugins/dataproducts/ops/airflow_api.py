@@ -11,7 +11,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Optional
+from typing import Any, Optional
+
+from dataproducts.core.run_outcome import BUILD_TASK, RETURN_VALUE_KEY, BuildOutcome, OutcomeUnreadable
 
 ACTIVE_STATES = {"queued", "running"}
 TIMEOUT_SECONDS = 30
@@ -154,12 +156,24 @@ class AirflowApi:
     def runs_since(self, dag_id: str, since: str) -> list[dict]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after", run_after_gte=since)["dag_runs"]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Optional[dict]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = RETURN_VALUE_KEY) -> Any:
+        """A task's XCom value (its return value unless `key` says otherwise); None when it has none."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
         try:
             return self.get(path, deserialize="true").get("value")
         except urllib.error.HTTPError:
             return None
+
+    def built(self, dag_id: str, run_id: str) -> Optional[BuildOutcome]:
+        """What the run's build task built (its return value); None when it built nothing (failed,
+        skipped, or not run yet). Runs from older versions read too (core/run_outcome)."""
+        value = self.xcom(dag_id, run_id, BUILD_TASK)
+        try:
+            return BuildOutcome.from_xcom(value)
+        except OutcomeUnreadable as exc:
+            raise AirflowApiError(
+                f"the build task of {dag_id} run {run_id} returned something other than a build outcome: {exc}"
+            ) from None
 
     def triggering_events(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/upstreamAssetEvents"
@@ -187,7 +201,7 @@ def records(api: AirflowApi, runs: dict[str, list[dict]]) -> list[ProductRun]:
     records = []
     for pid, items in runs.items():
         for run in items:
-            build = api.xcom(pid, run["dag_run_id"], "build") or {}
+            built = api.built(pid, run["dag_run_id"]) or BuildOutcome()
             events = api.triggering_events(pid, run["dag_run_id"])
             records.append(
                 ProductRun(
@@ -198,9 +212,9 @@ def records(api: AirflowApi, runs: dict[str, list[dict]]) -> list[ProductRun]:
                     queued_at=run.get("queued_at") or "",
                     start_date=run.get("start_date"),
                     end_date=run.get("end_date"),
-                    business_date=build.get("business_date"),
+                    business_date=built.business_date_iso,
                     partition_key=run.get("partition_key"),
-                    row_counts=build.get("row_counts") or {},
+                    row_counts=dict(built.row_counts),
                     triggered_by=sorted({e["source_dag_id"] for e in events if e.get("source_dag_id")}),
                     triggering_runs=sorted({e["source_run_id"] for e in events if e.get("source_run_id")}),
                 )

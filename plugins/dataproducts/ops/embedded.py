@@ -64,7 +64,8 @@ def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) ->
         for pid, items in runs.items():
             for run in items:
                 if run["state"] == "success" and (pid, run["dag_run_id"]) not in built:
-                    built[(pid, run["dag_run_id"])] = (api.xcom(pid, run["dag_run_id"], "build") or {}).get("business_date")
+                    outcome = api.built(pid, run["dag_run_id"])
+                    built[(pid, run["dag_run_id"])] = outcome.business_date_iso if outcome else None
         done = {pid for (pid, _), date in built.items() if date == business_date}
         failed = any(r["state"] == "failed" for rs in runs.values() for r in rs)
         if not active and (done == products or failed):

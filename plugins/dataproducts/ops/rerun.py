@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Optional
 
-from dataproducts.core.business_date import CONF_KEY, FULL_REFRESH_KEY
+from dataproducts.core.business_date import FULL_REFRESH_KEY
 from dataproducts.core.mesh import Mesh
 from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
 from dataproducts.ops.rerun_ledger import RerunLedger
@@ -148,8 +148,10 @@ def _building_run(api: AirflowApi, pid: str, runs: list[dict], business_date: st
     if any(r["state"] in ACTIVE_STATES for r in runs):
         return None
     for run in runs:
-        if run["state"] == "success" and (api.xcom(pid, run["dag_run_id"], "build") or {}).get(CONF_KEY) == business_date:
-            return run
+        if run["state"] == "success":
+            built = api.built(pid, run["dag_run_id"])
+            if built is not None and built.business_date_iso == business_date:
+                return run
     return None
 
 
