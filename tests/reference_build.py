@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dataproducts.core import naming
 from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.dbt import runner
@@ -34,7 +35,7 @@ def build_one_at_a_time(project: Project, dates: list[str]) -> dict[str, dict[st
                 tables,
                 quiet,
             )
-            rows.setdefault(date, {}).update({f"{spec.domain}.{t}": n for t, n in result.row_counts.items()})
+            rows.setdefault(date, {}).update({naming.table_ref(spec.domain, t): n for t, n in result.row_counts.items()})
     return rows
 
 
