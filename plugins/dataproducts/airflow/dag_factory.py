@@ -26,6 +26,7 @@ from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.mesh_cache import DomainSlice, load_domain_cached
 from dataproducts.core.project import Project
+from dataproducts.core.run_outcome import BUILD_TASK
 from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnin
         params=trigger_params(spec),
     ) as dag:
         build = PythonOperator(
-            task_id="build",
+            task_id=BUILD_TASK,
             python_callable=functools.partial(tasks.run_build, spec.id, root),
             pool=mesh.project.warehouse_pool,
             inlets=input_assets(spec, mesh),
@@ -95,7 +96,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnin
 
 def _publish_callable(product_id: str, root: str):
     def publish(ti) -> list[str]:
-        return tasks.run_publish(product_id, root, ti.xcom_pull(task_ids="build"))
+        return tasks.run_publish(product_id, root, ti.xcom_pull(task_ids=BUILD_TASK))
 
     return publish
 
