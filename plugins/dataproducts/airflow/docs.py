@@ -52,7 +52,7 @@ def product_doc_md(spec: DataProductSpec, spec_path: str, consumers: list[str], 
 
 def runbook_md(spec: DataProductSpec, spec_path: str) -> list[str]:
     """What the on-call engineer needs at 3 a.m., in the DAG's own docs."""
-    tables = ", ".join(f"`{spec.domain}.{p.table_name}`" for p in spec.output_ports)
+    tables = ", ".join(f"`{naming.table_ref(spec.domain, p.table_name)}`" for p in spec.output_ports)
     dbt = spec.transform.dbt
     return [
         "## Runbook",
