@@ -519,7 +519,6 @@ def test_quality_rule_results_are_assertions_on_the_output_dataset(mesh):
     from dataclasses import replace
 
     from dataproducts.core import quality
-    from dataproducts.core.run_outcome import QualityCheckResult
     from dataproducts.core.spec import QualityRule
     from dataproducts.metadata.run_record import QualityOutcome
 
@@ -530,9 +529,7 @@ def test_quality_rule_results_are_assertions_on_the_output_dataset(mesh):
         (QualityRule(metric="null_values", column="segment", unit="percent", must_be_less_than=5, severity="warn"), 12.5),
         (quality.DEFAULT_RULE, 57.0),
     ]
-    results = [
-        QualityCheckResult.model_validate(quality.result(spec, port, rule, observed).as_dict()) for rule, observed in rules
-    ]
+    results = [quality.result(spec, port, rule, observed) for rule, observed in rules]
     run = replace(SUCCESS, quality=[QualityOutcome.from_result(r) for r in results])
     run = RunRecord.from_dict(json.loads(json.dumps(run.to_dict())))  # as the outbox keeps an unbuilt record
     mcps = run_mcps(mesh, run)

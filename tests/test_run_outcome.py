@@ -24,7 +24,6 @@ from dataproducts.core.run_outcome import (
     ContractCheckResult,
     DbtNode,
     OutcomeUnreadable,
-    QualityCheckResult,
 )
 from dataproducts.core.spec import QualityRule
 
@@ -83,9 +82,7 @@ def full_outcome(spec) -> BuildOutcome:
                 unique_id="contract.pricing.market_prices.daily", table="market_prices", passed=True, message="ok"
             )
         ],
-        quality_results=[
-            QualityCheckResult.model_validate(quality.result(spec, port, rule, observed).as_dict()) for rule, observed in rules
-        ],
+        quality_results=[quality.result(spec, port, rule, observed) for rule, observed in rules],
     )
 
 

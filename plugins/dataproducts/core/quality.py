@@ -12,12 +12,12 @@ it to `severity: error`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from dataproducts.core import naming
 from dataproducts.core.errors import SpecError
-from dataproducts.core.spec import DataProductSpec, Metric, OutputPort, QualityRule, Severity
+from dataproducts.core.run_outcome import QualityCheckResult
+from dataproducts.core.spec import DataProductSpec, Metric, OutputPort, QualityRule
 
 DEFAULT_RULE = QualityRule.model_validate(
     {
@@ -115,40 +115,9 @@ def measured_as(rule: QualityRule) -> str:
     return what + (" (percent of the date's rows)" if rule.unit.value == "percent" else "")
 
 
-@dataclass(frozen=True)
-class QualityResult:
-    """One rule's outcome on one port for one business date."""
-
-    port_id: str
-    table: str  # the port's table (no schema)
-    rule: str  # the rule's name
-    severity: str  # error | warn
-    observed: Optional[float]  # None when the rule could not be measured
-    threshold: str
-    passed: bool
-    message: str
-    definition: dict[str, Any] = field(default_factory=dict)  # the rule as the spec writes it (JSON)
-
-    @property
-    def unique_id(self) -> str:
-        """Stable per (port, rule): the DataHub assertion's key."""
-        return f"quality.{self.port_id}.{self.rule}"
-
-    @property
-    def blocks(self) -> bool:
-        return not self.passed and self.severity == Severity.error.value
-
-    @property
-    def warns(self) -> bool:
-        return not self.passed and self.severity == Severity.warn.value
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "unique_id": self.unique_id}
-
-
 def result(
     spec: DataProductSpec, port: OutputPort, rule: QualityRule, observed: Optional[float], error: str = ""
-) -> QualityResult:
+) -> QualityCheckResult:
     """The rule's verdict on the observed value (an error: the rule could not be measured, so it fails)."""
     port_id = naming.port_id(spec.id, port.name)
     passed = observed is not None and not error and holds(rule, observed)
@@ -156,9 +125,17 @@ def result(
     found = f"could not be measured ({error})" if error or observed is None else f"is {number(observed)}"
     verdict = "holds" if passed else f"fails (severity {rule.severity.value})"
     message = f"{port_id}: quality rule '{rule.rule_name}' {verdict}: {measured_as(rule)} {found}, expected {expected}"
-    definition = rule.model_dump(mode="json", exclude_defaults=True)
-    return QualityResult(
-        port_id, port.table_name, rule.rule_name, rule.severity.value, observed, expected, passed, message, definition
+    return QualityCheckResult(
+        unique_id=f"quality.{port_id}.{rule.rule_name}",
+        port_id=port_id,
+        table=port.table_name,
+        rule=rule.rule_name,
+        severity=rule.severity.value,
+        observed=observed,
+        threshold=expected,
+        passed=passed,
+        message=message,
+        definition=rule.model_dump(mode="json", exclude_defaults=True),
     )
 
 

@@ -65,9 +65,10 @@ class ContractCheckResult(_Part):
 
 
 class QualityCheckResult(_Part):
-    """One quality rule's result on one output port (core/quality.QualityResult.as_dict)."""
+    """One quality rule's result on one output port for one business date (core/quality.result
+    gives the verdict, the build outcome carries it)."""
 
-    unique_id: str  # quality.<port id>.<rule>
+    unique_id: str  # quality.<port id>.<rule>: stable per (port, rule), the DataHub assertion's key
     port_id: str
     table: str  # the port's table (no schema)
     rule: str
@@ -85,6 +86,10 @@ class QualityCheckResult(_Part):
     @property
     def warns(self) -> bool:
         return not self.passed and self.severity == Severity.warn.value
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as plain JSON, as the build outcome's XCom holds it."""
+        return self.model_dump(mode="json")
 
 
 class BuildOutcome(_Part):

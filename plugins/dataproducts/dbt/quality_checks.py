@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from dataproducts.core import quality, quality_sql
+from dataproducts.core.run_outcome import QualityCheckResult
 from dataproducts.core.spec import DataProductSpec, Metric, OutputPort, QualityRule, Unit
 
 Run = Callable[[str, Sequence[Any]], list[tuple]]  # (sql, parameters) -> rows, read-only
@@ -36,7 +37,7 @@ class Query:
 
 def evaluate(
     adapter: str, spec: DataProductSpec, business_date: dt.date, columns_by_table: dict[str, dict[str, str]]
-) -> list[quality.QualityResult]:
+) -> list[QualityCheckResult]:
     """Every rule of every output port, measured on the warehouse of the dbt adapter (the build's
     columns say which tables have a business_date column to filter on)."""
     if adapter not in MARKERS:
@@ -48,7 +49,7 @@ def evaluate(
 
 def measure(
     run: Run, marker: str, spec: DataProductSpec, business_date: dt.date, columns_by_table: dict[str, dict[str, str]]
-) -> list[quality.QualityResult]:
+) -> list[QualityCheckResult]:
     results = []
     for port in spec.output_ports:
         dated = "business_date" in {c.lower() for c in columns_by_table.get(port.table_name, {})}

@@ -22,7 +22,7 @@ class TestOutcome:
 
 @dataclass(frozen=True)
 class QualityOutcome:
-    """One quality rule's result on one output port (core/quality.QualityResult as the build reports it)."""
+    """One quality rule's result on one output port (core/run_outcome.QualityCheckResult as the build reports it)."""
 
     unique_id: str  # quality.<product id>.<port>.<rule>: stable per (port, rule)
     port_id: str
