@@ -504,3 +504,25 @@ def test_each_output_port_shows_who_may_read_it(compiled_repo):
     assert '<span class="access restricted">restricted to domain pricing and domains advertising</span>' in page
     assert '<span class="access restricted">only products of domain advertising</span>' in page
     assert '<span class="access">open to all products</span>' in page
+
+
+def test_every_products_column_has_its_share_of_the_fixed_width_table(compiled_repo):
+    """The products table's layout is fixed: a column without a width gets only what the others
+    leave, which squeezed Schedule until its text wrapped letter by letter."""
+    import re
+
+    from dataproducts.airflow import ui
+
+    data = ui.mesh_data(compiled_repo)
+    for scored in (True, False):
+        if not scored:
+            for product in data["products"]:
+                del product["quality"]
+        page = ui.render_page(data)
+        table = page[page.index('<table class="products">') : page.index("</thead>")]
+        headers = re.findall(r"<th>([^<]+)</th>", table)
+        widths = [float(w) for w in re.findall(r'<col style="width: ([\d.]+)%">', table)]
+        assert ("Quality" in headers) is scored and headers[-1] == "Schedule"
+        assert len(widths) == len(headers) == table.count("<col "), "one width per column, none left out"
+        assert sum(widths) == pytest.approx(100, abs=0.1)
+        assert widths[-1] >= 14, "Schedule's summaries (crons, the inputs it waits for) wrap at words"
