@@ -14,6 +14,7 @@ import time
 import pytest
 from conftest import consumer, dag_bag, spec
 
+from dataproducts.airflow.retired_dags import RETIRED_TAG
 from dataproducts.core import naming
 from dataproducts.core.mesh import Mesh, load_mesh
 from dataproducts.core.project import Project
@@ -177,13 +178,17 @@ def test_a_chain_of_10000_products_validates(tmp_project):
 
 def test_a_deleted_spec_takes_only_its_dag_away(project_copy, monkeypatch):
     """What the dag-processor sees on its next parse of the domain's file (a consumer of a deleted
-    product would break, naming it: here the product is read by nobody)."""
-    assert "advertising.promotion_candidates" in dag_bag(project_copy, monkeypatch).dags
+    product would break, naming it: here the product is read by nobody). Its DAG becomes a retired
+    one, which only ends pending runs (tests/test_retired_dags.py)."""
+    before = dag_bag(project_copy, monkeypatch).dags
+    assert "advertising.promotion_candidates" in before
     (project_copy / "product_specs" / "advertising" / "promotion_candidates.yaml").unlink()
     bag = dag_bag(project_copy, monkeypatch)
     assert bag.import_errors == {}
-    assert "advertising.promotion_candidates" not in bag.dags
-    assert len(bag.dags) == 7 and not any(naming.BROKEN_TAG in d.tags for d in bag.dags.values())
+    assert RETIRED_TAG in bag.dags["advertising.promotion_candidates"].tags
+    others = {dag_id: dag for dag_id, dag in bag.dags.items() if dag_id != "advertising.promotion_candidates"}
+    assert len(others) == 7 and not any({naming.BROKEN_TAG, RETIRED_TAG} & set(d.tags) for d in others.values())
+    assert all(others[dag_id].tags == before[dag_id].tags for dag_id in others)
 
 
 @pytest.mark.parametrize("kind", ["unreadable", "gone"])

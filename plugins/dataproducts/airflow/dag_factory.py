@@ -3,7 +3,8 @@
 Every spec of the domain becomes one DAG with the product id as DAG id. A spec that fails to
 load or validate still becomes a DAG under the same id: it never runs anything, its description
 and docs say which file, which field and what to do, and its one task fails with the same words.
-So a broken spec is visible where its owner looks, and every other DAG keeps working.
+So a broken spec is visible where its owner looks, and every other DAG keeps working. A deleted
+spec leaves a retired DAG for a while (see retired_dags), so that its pending runs end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
 from dataproducts.airflow.notify import ProductFailureNotifier
 from dataproducts.airflow.params import trigger_params
+from dataproducts.airflow.retired_dags import retired_dags
 from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.mesh_cache import DomainSlice, load_domain_cached
@@ -41,6 +43,10 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
             dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry)
         except Exception:  # not even a broken-spec DAG could be made: log it, keep the domain's other DAGs
             log.exception("no DAG at all for %s (%s)", entry.product_id, entry.path)
+    try:
+        dags.update(retired_dags(mesh.project, domain, mesh.entries))
+    except Exception:  # the ledger must never cost the domain its live DAGs
+        log.exception("no retired DAGs for the removed specs of the domain '%s'", domain)
     return dags
 
 

@@ -4,6 +4,7 @@ A team that drops specs into a new folder `product_specs/<domain>/` gets their D
 shared file at once, without writing Python. `dataproducts new` writes the domain its own
 `dags/<domain>.py` (three generated lines), which moves its DAGs out of the shared file: from then
 on the dag-processor parses, times out and reports that domain on its own, as every other domain.
+A domain whose folder and DAG file are both gone keeps its retired DAGs here (airflow/retired_dags.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataproducts.airflow.dag_factory import broken_product_dag, build_domain_da
 from dataproducts.core import naming
 from dataproducts.core.loader import spec_files
 from dataproducts.core.project import Project
+from dataproducts.core.removed_specs import domains_in_ledger
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +28,27 @@ def build_new_domain_dags(default_root: Optional[Path] = None) -> dict[str, DAG]
     """DAGs of every domain without a DAG file; one domain's failure costs only that domain."""
     project = Project.from_env(default_root)
     dags: dict[str, DAG] = {}
-    for domain in project.domains_without_dag_file():
+    for domain in [*project.domains_without_dag_file(), *_vanished_domains(project)]:
         try:
             dags.update(build_domain_dags(domain, default_root))
         except Exception as exc:  # broken specs are broken-spec DAGs; this is a bug of ours, kept to its domain
             log.exception("no DAGs for the domain '%s' (product_specs/%s/)", domain, domain)
             dags.update(_failed_domain_dags(project, domain, exc))
     return dags
+
+
+def _vanished_domains(project: Project) -> list[str]:
+    """Domains that had products (the ledger of removed specs says so) and now have neither a spec
+    folder nor a DAG file: their retired DAGs are defined here."""
+    live = set(project.spec_domains())
+    vanished = []
+    for domain in domains_in_ledger(project):
+        try:
+            if domain not in live and not project.domain_dag_file(domain).is_file():
+                vanished.append(domain)
+        except ValueError:  # not a name a DAG file could have
+            continue
+    return vanished
 
 
 def _failed_domain_dags(project: Project, domain: str, exc: Exception) -> dict[str, DAG]:

@@ -101,6 +101,11 @@ SETTINGS: dict[str, Setting] = {
             "",
             "Airflow HTTP connection a failed product's notice is POSTed to as JSON (host: the URL); empty: no webhook.",
         ),
+        Setting(
+            "retired_dag_days",
+            "7",
+            "Days a product whose spec was deleted keeps a retired DAG, whose tasks fail at once so its pending runs end; 0: none.",
+        ),
         *_naming_settings(),
     )
 }
