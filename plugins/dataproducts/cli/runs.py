@@ -39,7 +39,9 @@ def register(sub) -> None:
         default="embedded",
         help="embedded: airflow standalone, DuckDB; celery: CeleryExecutor, Postgres, Redis ($DATAPRODUCTS_POSTGRES_URL, $DATAPRODUCTS_REDIS_URL)",
     )
-    demo.add_argument("--business-date", default="2026-11-03")
+    demo.add_argument(
+        "--business-date", help="the date to build (default: the day on which most landing tables have their newest rows)"
+    )
     demo.add_argument("--keep-running", action="store_true", help="leave Airflow running (UI at localhost:8080)")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--timeout", type=int, default=900, help="seconds to wait for the whole mesh")
@@ -103,4 +105,5 @@ def _rerun_dates(args) -> list[str]:
 def cmd_demo(project: Project, args) -> int:
     from dataproducts.ops import demo
 
-    return demo.run_demo(project, args.business_date, args.port, args.keep_running, args.timeout, args.stack)
+    business_date = args.business_date or demo.default_business_date(project)
+    return demo.run_demo(project, business_date, args.port, args.keep_running, args.timeout, args.stack)

@@ -7,12 +7,17 @@ local catalogue, stop it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import csv
+import datetime as dt
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
@@ -124,3 +129,49 @@ def signals_ignored() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def default_business_date(project: Project) -> str:
+    """The business date the demo builds unless told: the day on which most landing tables (the
+    seeds of dbt/landing that `seed-landing` loads) have their newest rows, the latest such day on
+    a tie. Landing tables are exports taken together, so their newest rows share the export's last
+    day, a day every source has data for, on any mesh. A row's day is its earliest date or
+    timestamp (a listing's creation, a campaign's start, an event's time), so ranges that run on
+    and old master data do not count. Yesterday (UTC) when no seed holds a date."""
+    newest_days = [max(days) for days in map(_row_days, _landing_seeds(project)) if days]
+    if not newest_days:
+        return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    tables_ending_on = collections.Counter(newest_days)
+    return max(tables_ending_on, key=lambda day: (tables_ending_on[day], day)).isoformat()
+
+
+def _landing_seeds(project: Project) -> list[Path]:
+    import yaml
+
+    landing = project.dbt_project_dir("landing")
+    try:
+        folders = (yaml.safe_load((landing / "dbt_project.yml").read_text()) or {}).get("seed-paths") or ["seeds"]
+    except (OSError, yaml.YAMLError, AttributeError):
+        folders = ["seeds"]
+    return [path for folder in folders for path in sorted((landing / str(folder)).glob("*.csv"))]
+
+
+DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:$|[ T])")  # a date, or a timestamp's date
+
+
+def _row_days(path: Path) -> list[dt.date]:
+    """Each dated row's earliest date."""
+    found = []
+    with open(path, newline="", encoding="utf-8") as rows:
+        for row in csv.reader(rows):
+            days = [day for cell in row if (day := _day(cell)) is not None]
+            if days:
+                found.append(min(days))
+    return found
+
+
+def _day(cell: str) -> Optional[dt.date]:
+    if matched := DAY.match(cell):
+        with contextlib.suppress(ValueError):  # 2026-13-45 is no day
+            return dt.date.fromisoformat(matched.group(1))
+    return None
