@@ -18,6 +18,7 @@ import sys
 import textwrap
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from conftest import dag_bag
 
 from dataproducts.airflow.retired_dags import RETIRED_TAG
@@ -62,7 +63,7 @@ def test_a_deleted_spec_leaves_a_retired_dag_with_the_same_id_and_task_ids_whose
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert retired.description == f"RETIRED: {spec_path} was deleted on {today}"
     assert spec_path in retired.doc_md and "7 days" in retired.doc_md
-    with pytest.raises(RuntimeError) as failure:
+    with pytest.raises(AirflowFailException) as failure:
         retired.get_task("build").python_callable()
     assert str(failure.value) == (
         f"the spec {spec_path} of {product_id} was deleted on {today}; this run cannot build; nothing was published"
@@ -130,7 +131,7 @@ def test_a_deleted_broken_spec_retires_with_the_broken_dags_task(project, monkey
     retired = dag_bag(project, monkeypatch).dags[product_id]
 
     assert RETIRED_TAG in retired.tags and [t.task_id for t in retired.tasks] == ["fix_the_spec"]
-    with pytest.raises(RuntimeError, match="this run cannot do anything"):
+    with pytest.raises(AirflowFailException, match="this run cannot do anything"):
         retired.get_task("fix_the_spec").python_callable()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException
 
 from dataproducts.core import naming
 from dataproducts.core.loader import LoadedSpec
@@ -67,8 +68,9 @@ def message(removed: RemovedProduct, task_id: str) -> str:
 
 
 def fail_retired(text: str) -> None:
-    """Every task of a retired DAG."""
-    raise RuntimeError(text)
+    """Every task of a retired DAG: failed at once, without the retries the product's task
+    instances may have been created with."""
+    raise AirflowFailException(text)
 
 
 def _failing_task(removed: RemovedProduct, task_id: str) -> PythonOperator:
