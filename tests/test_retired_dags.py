@@ -154,6 +154,10 @@ def test_a_deleted_domain_keeps_its_retired_dags_in_its_own_file_or_in_the_share
     for pid in by_domain[whole]:
         assert RETIRED_TAG in bag.dags[pid].tags and bag.dags[pid].fileloc.endswith("dags/dataproducts_new_domains.py"), pid
 
+    monkeypatch.setenv("DATAPRODUCTS_RETIRED_DAG_DAYS", "0")
+    assert not set(by_domain[whole]) & set(dag_bag(project, monkeypatch).dag_ids)
+    assert not ledger_file(Project(project), whole).exists(), "a domain that is gone leaves nothing behind"
+
 
 RUN_RETIRED = textwrap.dedent(
     """

@@ -131,7 +131,10 @@ def _write_under_lock(path: Path, domain: str, current: dict[str, KnownProduct],
         path.parent.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(str(path.with_suffix(".lock")), timeout=10):
             after = _updated(_read(path, domain), domain, current, now, days)
-            atomic_write_bytes(path, json.dumps(_to_json(domain, after), indent=1).encode())
+            if after[0] or after[1]:
+                atomic_write_bytes(path, json.dumps(_to_json(domain, after), indent=1).encode())
+            else:  # a domain that is gone and whose retired DAGs expired: nothing left to remember
+                path.unlink(missing_ok=True)
             return after
     except (OSError, filelock.Timeout) as exc:
         log.warning("the ledger of removed specs %s was not written (%s): removed products get no retired DAG", path, exc)
