@@ -225,7 +225,7 @@ def event_latencies(api, records) -> list[float]:
             continue
         events = api.triggering_events(record.product_id, record.run_id)
         if events:
-            published = max(instant(e["timestamp"]) for e in events)
+            published = max(e.timestamp for e in events)
             latencies.append((instant(record.start_date) - published).total_seconds())
     return latencies
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fake_airflow import TOKEN, FakeAirflow, dag_run
 
 from dataproducts.cli import main
+from dataproducts.core.run_outcome import BuildOutcome
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -141,39 +143,6 @@ def test_metadata_status_shows_quarantined_batches_and_quarantine_inspects_retri
     assert run(capsys, *root, "metadata", "quarantine", "drop")[0] == 2
 
 
-class _Airflow:
-    """A local HTTP server standing in for an Airflow that answers badly: 401, or HTML instead of JSON."""
-
-    def __init__(self, status: int, body: bytes, content_type: str):
-        import http.server
-        import threading
-
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self):
-                outer.requests.append(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _answer
-
-        self.requests: list[str] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _closed_port_url() -> str:
     import socket
 
@@ -182,16 +151,34 @@ def _closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
+@pytest.fixture
+def airflow():
+    with FakeAirflow() as fake:
+        yield fake
+
+
+def rerun_cli(capsys, root, url, *args):
+    return run(
+        capsys,
+        "--root",
+        str(root),
+        "rerun",
+        "pricing.market_prices",
+        "--business-date",
+        "2026-11-03",
+        "--airflow-url",
+        url,
+        *args,
+    )
+
+
 @pytest.mark.parametrize("case", ["down", "no credentials", "401", "not JSON", "401 on the token"])
-def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, capsys, monkeypatch, case):
+def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, capsys, monkeypatch, airflow, case):
     for variable in ("AIRFLOW_API_TOKEN", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)
-    server = None
-    if case in ("401", "401 on the token"):
-        server = _Airflow(401, b'{"detail": "Not authenticated"}', "application/json")
-    elif case == "not JSON":
-        server = _Airflow(200, b"<!DOCTYPE html><html>Airflow UI</html>", "text/html")
-    url = server.url if server else _closed_port_url()
+    if case == "not JSON":
+        airflow.answer_everything(200, b"<!DOCTYPE html><html>Airflow UI</html>", "text/html")
+    url = _closed_port_url() if case == "down" else airflow.url
     credentials = {
         "down": ["--token", "t0ken-abc"],
         "no credentials": [],
@@ -199,26 +186,63 @@ def test_rerun_against_an_unusable_airflow_is_one_clear_line(compiled_repo, caps
         "not JSON": ["--token", "t0ken-abc"],
         "401 on the token": ["--user", "admin", "--password", "wrong-pa55"],
     }[case]
-    try:
-        code, out, err = run(
-            capsys, "--root", str(compiled_repo), "rerun", "pricing.market_prices", "--business-date", "2026-11-03",
-            "--airflow-url", url, *credentials,
-        )  # fmt: skip
-    finally:
-        if server:
-            server.close()
+    code, out, err = rerun_cli(capsys, compiled_repo, url, *credentials)
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rerun: "), err
     expected = {
         "down": f"cannot reach Airflow at {url}",
         "no credentials": "no Airflow credentials: pass --token",
-        "401": f"Airflow at {url} refused POST /api/v2/dags/pricing.market_prices/dagRuns (401 Unauthorized)",
-        "not JSON": "that is not JSON: is that URL Airflow's API server?",
-        "401 on the token": f"Airflow at {url} refused POST /auth/token (401 Unauthorized)",
+        "401": f"Airflow at {url} refused to trigger a run of pricing.market_prices (401 Unauthorized)",
+        "not JSON": "that is not its API's JSON: is that URL Airflow's API server?",
+        "401 on the token": f"Airflow at {url} refused to issue a token for user 'admin' (401 Unauthorized)",
     }[case]
     assert expected in lines[0]
     assert "Traceback" not in out + err and "t0ken" not in err and "pa55" not in err
+
+
+def test_rerun_signs_in_triggers_the_date_and_waits_for_its_build(compiled_repo, capsys, airflow):
+    """With a user and password: a token from /auth/token, then the trigger with the date as its
+    partition key, and the rebuilt date read from the build's XCom (a stand-in scheduler runs it)."""
+    airflow.users["admin"] = "pa55"
+    airflow.on_trigger = lambda fake, run: fake.finish(
+        run, built=BuildOutcome(business_date=run.partition_key, row_counts={"market_prices": 71}).to_xcom()
+    )
+    code, out, err = rerun_cli(capsys, compiled_repo, airflow.url, "--user", "admin", "--password", "pa55", "--no-downstream")
+    assert (code, err) == (0, "")
+    assert "] 1/1  2026-11-03  pricing.market_prices rebuilt" in out
+    (line,) = [line for line in out.splitlines() if line.startswith(" 1  pricing.market_prices")]
+    assert line.split()[2:5] == ["success", "manual", "trigger"] and "market_prices=71" in line
+    (token,) = [r for r in airflow.requests if r.path == "/auth/token"]
+    assert token.body == {"username": "admin", "password": "pa55"}
+    (trigger,) = [r for r in airflow.requests if r.method == "POST" and r.path.endswith("/dagRuns")]
+    assert trigger.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert trigger.body["partition_key"] == "2026-11-03" and trigger.body["logical_date"] is None
+
+
+def test_a_rerun_whose_build_fails_stops_there_saying_what_was_not_rebuilt(compiled_repo, capsys, airflow):
+    airflow.on_trigger = lambda fake, run: fake.finish(run, "failed")
+    code, _, err = rerun_cli(capsys, compiled_repo, airflow.url, "--token", TOKEN)
+    assert code == 1
+    assert err.startswith("RERUN STOPPED: pricing.market_prices failed for 2026-11-03; not rebuilt: pricing.price_ratings, ")
+
+
+def test_a_trigger_that_failed_after_creating_its_run_is_retried_without_a_second_run(airflow):
+    from dataproducts.ops.airflow_api import AirflowApi
+
+    airflow.fail_next(1, 503, applied=True)
+    run_id = AirflowApi(airflow.url, token=TOKEN).trigger("pricing.market_prices", partition_key="2026-11-03")
+    assert [r.dag_run_id for r in airflow.runs["pricing.market_prices"]] == [run_id]
+    assert [r.method for r in airflow.requests] == ["POST", "POST"], "retried once, answered 409: it exists"
+
+
+def test_wait_until_answers_once_the_probe_has_kept_answering_and_times_out_saying_for_what():
+    from dataproducts.ops.waiting import WaitTimedOut, wait_until
+
+    answers = iter([None, "a", None, "b", "c", "d"])
+    assert wait_until(lambda: next(answers), 5, lambda: "-", interval=0.01, settle=0.015) == "d"
+    with pytest.raises(WaitTimedOut, match=r"waited 0 s for the mesh: still waiting for x"):
+        wait_until(lambda: None, 0.05, lambda: "the mesh: still waiting for x", interval=0.01)
 
 
 def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
@@ -230,3 +254,19 @@ def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
     assert "    pricing.price_ratings.ratings: table pricing.price_ratings" in out
     assert "      access: restricted to domain pricing and domains advertising" in out
     assert "  downstream:  advertising.promotion_candidates" in out
+
+
+def test_show_lists_the_last_runs_from_airflow_and_says_why_it_cannot(compiled_repo, capsys, airflow):
+    airflow.runs["pricing.price_ratings"] = [
+        dag_run("pricing.price_ratings", "manual__1", "failed"),
+        dag_run("pricing.price_ratings", "manual__2", "success", note="built 2026-11-03: 411 rows"),
+    ]
+    show = ("--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", airflow.url)
+    code, out, _ = run(capsys, *show, "--token", TOKEN)
+    runs = out.split("  last runs:\n")[1].splitlines()
+    assert code == 0
+    assert [line.split()[1:] for line in runs] == [["success", "built", "2026-11-03:", "411", "rows"], ["failed", "manual__1"]]
+    code, out, _ = run(capsys, *show, "--token", "expired")
+    assert code == 0 and f"    unknown (Airflow at {airflow.url} refused to list the runs of pricing.price_ratings (401 " in out
+    code, out, _ = run(capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", _closed_port_url())
+    assert code == 0 and "    unknown (cannot reach Airflow at http://127.0.0.1:" in out

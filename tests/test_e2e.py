@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from typing import Optional
 
 import duckdb
@@ -23,9 +22,10 @@ from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.metadata import delivery, urns
 from dataproducts.metadata.sinks import open_lite
-from dataproducts.ops.airflow_api import ACTIVE_STATES, ProductRun, now_iso, records
+from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowNotFound, ProductRun, now_iso, records
 from dataproducts.ops.embedded import EmbeddedAirflow, run_mesh
 from dataproducts.ops.rerun import rerun
+from dataproducts.ops.waiting import Runs, wait_for_runs, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -141,11 +141,11 @@ def test_tables_hold_the_business_date_rows(mesh_run):
 
 def test_asset_events_carry_date_rows_and_dbt_run(mesh_run):
     mesh, airflow, _, _, _ = mesh_run
-    events = airflow.api.get("/api/v2/assets/events", source_dag_id="pricing.market_prices")["asset_events"]
-    (event,) = [e for e in events if e["extra"].get("business_date") == BUSINESS_DATE]
-    assert event["extra"]["row_count"] == EXPECTED_ROWS["pricing.market_prices"]
-    assert event["extra"]["dbt_invocation_id"]
-    assert event["extra"]["table"] == "pricing.market_prices"
+    events = airflow.api.asset_events("pricing.market_prices")
+    (event,) = [e for e in events if (e.extra or {}).get("business_date") == BUSINESS_DATE]
+    assert event.extra["row_count"] == EXPECTED_ROWS["pricing.market_prices"]
+    assert event.extra["dbt_invocation_id"]
+    assert event.extra["table"] == "pricing.market_prices"
 
 
 def test_datahub_lite_holds_products_lineage_and_runs(mesh_run):
@@ -266,20 +266,20 @@ def trigger_roots(api, mesh, dates, broken: Optional[str] = None) -> str:
 def runs_of_dates(api, mesh, since: str, expect: set[tuple[str, str]], timeout: float = 3600) -> list[ProductRun]:
     """Once every (product, date) in `expect` was built and no run is active (and none starts in
     a grace period): every run since `since`, with the date each built."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while True:
-        runs = {pid: api.runs_since(pid, since) for pid in mesh.products}
-        active = any(r["state"] in ACTIVE_STATES for rs in runs.values() for r in rs)
-        done = {(pid, r["partition_key"]) for pid, rs in runs.items() for r in rs if r["state"] == "success"}
-        if not active and expect <= done:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 20:  # a run that would follow late would exist by now
-                return without_cron_ticks(records(api, runs))
-        else:
-            quiet_since = None
-        assert time.monotonic() < deadline, f"not built within {timeout:.0f} s: {sorted(expect - done)}"
-        time.sleep(3)
+
+    def built(runs: Runs) -> set[tuple[str, str]]:
+        return {(pid, r.partition_key) for pid, rs in runs.items() for r in rs if r.state == "success" and r.partition_key}
+
+    def finished(runs: Runs) -> bool:
+        active = any(r.state in ACTIVE_STATES for rs in runs.values() for r in rs)
+        return not active and expect <= built(runs)
+
+    def waiting_for() -> str:
+        return f"{sorted(expect)} to be built"
+
+    # settle: a run that would follow late would exist by then
+    runs = wait_for_runs(api, mesh.products, since, finished, timeout, waiting_for, settle=20)
+    return without_cron_ticks(records(api, runs))
 
 
 def without_cron_ticks(runs: list[ProductRun]) -> list[ProductRun]:
@@ -337,7 +337,7 @@ def assert_each_date_once_from_inputs_of_that_date(api, mesh, runs, dates):
         for run in mine:
             if run.run_type == "asset_triggered":
                 events = api.triggering_events(product_id, run.run_id)
-                assert events and {e["partition_key"] for e in events} == {run.business_date}, (product_id, run.run_id)
+                assert events and {e.partition_key for e in events} == {run.business_date}, (product_id, run.run_id)
 
 
 @embedded_only
@@ -436,11 +436,15 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
         assert created.returncode == 0, created.stdout + created.stderr
         changed = load_mesh(airflow.project)
         assert {"advertising.promotion_picks", "marketing.lead_scores"} <= set(changed.products) and not changed.broken
-        deadline = time.monotonic() + 300
         wanted = ("advertising.promotion_candidates", "advertising.promotion_picks", "marketing.lead_scores")
-        while (states := tuple(_dag_state(api, d) for d in wanted)) not in {(g, "active", "active") for g in ("stale", "absent")}:
-            assert time.monotonic() < deadline, f"Airflow did not retire the old DAG and add the new ones within 300 s: {states}"
-            time.sleep(3)
+        retired = {(gone, "active", "active") for gone in ("stale", "absent")}
+
+        def states() -> tuple[str, ...]:
+            return tuple(_dag_state(api, d) for d in wanted)
+
+        wait_until(
+            lambda: now if (now := states()) in retired else None, 300, lambda: f"Airflow to retire {wanted[0]}: {states()}"
+        )
         assert api.import_errors() == []
 
         date, since = "2026-11-12", now_iso()
@@ -463,11 +467,7 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
 
 
 def _dag_state(api, dag_id: str) -> str:
-    import urllib.error
-
     try:
-        return "stale" if api.get(f"/api/v2/dags/{dag_id}")["is_stale"] else "active"
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return "absent"
-        raise
+        return "stale" if api.dag(dag_id).is_stale else "active"
+    except AirflowNotFound:
+        return "absent"

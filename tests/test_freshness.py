@@ -1,17 +1,15 @@
 """Freshness SLAs: the one rule, what the checker sends DataHub over a sequence of checks (the
 real SDK's MCPs from the outbox, then DataHub Lite), and `dataproducts freshness` against a local
-HTTP server standing in for Airflow's REST API."""
+HTTP server standing in for Airflow's REST API (tests/fake_airflow.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
-import threading
-import urllib.parse
 
 import pytest
 from datahub.metadata import schema_classes as models
+from fake_airflow import TOKEN, FakeAirflow
 
 from dataproducts.cli import main
 from dataproducts.core import freshness
@@ -188,51 +186,16 @@ def test_stale_and_fresh_ports_in_datahub_and_one_incident_per_stale_period(proj
 # --- the CLI ---------------------------------------------------------------------------------------
 
 
-class _Airflow:
-    """Airflow's REST API as far as `freshness` reads it: the assets, with their latest event's time."""
-
-    def __init__(self, last_events: dict[str, str]):
-        outer = self
-        self.requests: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-                offset, limit = int(query["offset"][0]), int(query["limit"][0])
-                names = sorted(last_events)
-                assets = [
-                    {"id": i, "name": n, "uri": "dataproduct://x", "last_asset_event": {"id": i, "timestamp": last_events[n]}}
-                    for i, n in enumerate(names)
-                ][offset : offset + limit]
-                body = json.dumps({"assets": assets, "total_entries": len(names)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def freshness_cli(capsys, root, url, *args):
-    code = main(["--root", str(root), "freshness", "--airflow-url", url, "--token", "t", *args])
+    code = main(["--root", str(root), "freshness", "--airflow-url", url, "--token", TOKEN, *args])
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def test_the_freshness_command_shows_each_ports_state_age_and_sla_and_exits_1_when_one_is_stale(compiled_repo, capsys):
     now = dt.datetime.now(dt.UTC)
-    server = _Airflow({LISTINGS: (now - hours(30)).isoformat().replace("+00:00", "Z"), CATALOG: (now - hours(2)).isoformat()})
-    try:
+    with FakeAirflow() as server:
+        server.assets = {LISTINGS: (now - hours(30)).isoformat().replace("+00:00", "Z"), CATALOG: (now - hours(2)).isoformat()}
         code, out, _ = freshness_cli(capsys, compiled_repo, server.url)
         lines = out.splitlines()
         assert code == 1
@@ -243,15 +206,13 @@ def test_the_freshness_command_shows_each_ports_state_age_and_sla_and_exits_1_wh
         never = next(line for line in lines if line.startswith("pricing.market_prices.daily "))
         assert never.split()[1:] == ["never", "-", "26", "h", "never"]
         assert lines[-1] == "8 ports: 1 stale, 6 never, 1 fresh"
-        assert server.requests[0].startswith("/api/v2/assets?uri_prefix_pattern=dataproduct%3A%2F%2F")
+        assert (server.requests[0].path, server.requests[0].query["uri_prefix_pattern"]) == ("/api/v2/assets", ["dataproduct://"])
 
         code, out, _ = freshness_cli(capsys, compiled_repo, server.url, "inventory.vehicle_catalog", "--format", "json")
         assert code == 0, "only this product's ports, none stale"
         document = json.loads(out)
         assert [p["port"] for p in document["ports"]] == [CATALOG] and document["stale"] == []
         assert document["ports"][0]["state"] == "fresh" and document["ports"][0]["max_age_hours"] == 168
-    finally:
-        server.close()
 
 
 def test_the_freshness_command_cannot_tell_without_airflow(compiled_repo, capsys):
@@ -259,3 +220,9 @@ def test_the_freshness_command_cannot_tell_without_airflow(compiled_repo, capsys
     assert code == 2 and err.startswith("freshness: cannot reach Airflow at http://127.0.0.1:9")
     code, _, err = freshness_cli(capsys, compiled_repo, "http://127.0.0.1:9", "pricing.nope")
     assert code == 2 and "'pricing.nope' is not a valid product" in err
+    with FakeAirflow() as server:
+        code = main(["--root", str(compiled_repo), "freshness", "--airflow-url", server.url, "--token", "expired"])
+        err = capsys.readouterr().err
+    assert code == 2 and err == f"freshness: Airflow at {server.url} refused to list the assets (401 Unauthorized): " + (
+        "check the token, or the user and password, and that the user may trigger DAGs\n"
+    )

@@ -11,12 +11,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
-import threading
-import urllib.parse
 
 import pytest
+from fake_airflow import TOKEN, FakeAirflow, dag_run
 
 from dataproducts.core import quality
 from dataproducts.core.run_outcome import (
@@ -164,74 +162,37 @@ def test_the_run_record_takes_the_typed_quality_results(market_prices):
     assert record.definition == result.definition
 
 
-class _FakeAirflow(http.server.BaseHTTPRequestHandler):
-    """The two endpoints of Airflow's REST API (v2) the run listing reads."""
-
-    xcoms: dict[str, object] = {}
-
-    def do_GET(self):
-        path = urllib.parse.urlparse(self.path).path
-        parts = [urllib.parse.unquote(p) for p in path.split("/")]
-        if path.endswith("/upstreamAssetEvents"):
-            return self._json(200, {"asset_events": [], "total_entries": 0})
-        if "xcomEntries" in parts and parts[-1] == "return_value" and parts[-3] == "build":
-            run_id = parts[parts.index("dagRuns") + 1]
-            if run_id in self.xcoms:
-                return self._json(200, {"key": "return_value", "value": self.xcoms[run_id]})
-        return self._json(404, {"detail": "not found"})
-
-    def _json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def fake_airflow():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeAirflow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", _FakeAirflow.xcoms
-    finally:
-        server.shutdown()
-        server.server_close()
-        _FakeAirflow.xcoms = {}
+    with FakeAirflow() as fake:
+        yield fake
 
 
 def _run(run_id, state):
-    return {"dag_run_id": run_id, "run_type": "manual", "state": state, "start_date": f"2026-11-04T0{run_id[-1]}:00:00Z"}
+    return dag_run("inventory.listings", run_id, state, start_date=f"2026-11-04T0{run_id[-1]}:00:00Z")
 
 
 def test_the_rest_readers_read_runs_from_before_and_after_the_upgrade(fake_airflow, market_prices):
     from dataproducts.ops.airflow_api import AirflowApi, records
     from dataproducts.ops.rerun import _building_run
 
-    url, xcoms = fake_airflow
-    xcoms.update({"old_1": OLD_SUCCESS, "new_2": full_outcome(market_prices).to_xcom()})  # failed_3 left no return value
-    api = AirflowApi(url, token="t")
+    fake_airflow.xcoms.update({"old_1": OLD_SUCCESS, "new_2": full_outcome(market_prices).to_xcom()})  # failed_3 left none
+    api = AirflowApi(fake_airflow.url, token=TOKEN)
     runs = [_run("old_1", "success"), _run("new_2", "success"), _run("failed_3", "failed")]
 
     listed = {r.run_id: r for r in records(api, {"inventory.listings": runs})}
     assert (listed["old_1"].business_date, listed["old_1"].row_counts) == ("2026-11-03", {"listings": 411})
     assert (listed["new_2"].business_date, listed["new_2"].row_counts) == ("2026-11-03", {"market_prices": 57})
     assert (listed["failed_3"].business_date, listed["failed_3"].row_counts) == (None, {})
-    assert _building_run(api, "inventory.listings", runs, "2026-11-03")["dag_run_id"] == "old_1"
+    assert _building_run(api, "inventory.listings", runs, "2026-11-03").dag_run_id == "old_1"
     assert _building_run(api, "inventory.listings", runs, "2026-11-04") is None
 
 
 def test_a_rest_reader_names_a_run_whose_build_value_is_not_an_outcome(fake_airflow):
     from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError
 
-    url, xcoms = fake_airflow
-    xcoms["odd_1"] = ["someone", "else's", "value"]
+    fake_airflow.xcoms["odd_1"] = ["someone", "else's", "value"]
     with pytest.raises(
         AirflowApiError, match="build task of inventory.listings run odd_1 returned something other than a build outcome"
     ):
-        AirflowApi(url, token="t").built("inventory.listings", "odd_1")
+        AirflowApi(fake_airflow.url, token=TOKEN).built("inventory.listings", "odd_1")

@@ -23,6 +23,7 @@ from conftest import REPO
 
 from dataproducts.core.project import Project
 from dataproducts.ops.embedded import EmbeddedAirflow
+from dataproducts.ops.waiting import wait_for_dags
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +63,7 @@ def airflow(tmp_path_factory, compiled_repo):
         with instance:
             instance.wait_until_up()
             api = instance.api
-            api.wait_for_dags({BUILDS, FAILS, BROKEN}, "data-product")
+            wait_for_dags(api, {BUILDS, FAILS, BROKEN}, "data-product")
             for dag_id in (BUILDS, FAILS):
                 api.trigger(dag_id, {"business_date": DATE})
             wait_for_states(api, {BUILDS: "success", FAILS: "failed", BROKEN: "failed"})

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 import test_e2e
+from airflow_client.client.api.pool_api import PoolApi
+from airflow_client.client.api.task_instance_api import TaskInstanceApi
+from airflow_client.client.models.task_instance_response import TaskInstanceResponse
 from test_e2e import BUSINESS_DATE, EXPECTED_ROWS
 
 from dataproducts.core.manifest import load_manifest
@@ -41,11 +44,8 @@ def mesh_run(celery_stack):
         mp.undo()
 
 
-def task_instances(api, product_id: str, run_id: str) -> list[dict]:
-    import urllib.parse
-
-    path = f"/api/v2/dags/{product_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
-    return api.get(path)["task_instances"]
+def task_instances(api, product_id: str, run_id: str) -> list[TaskInstanceResponse]:
+    return TaskInstanceApi(api.client()).get_task_instances(product_id, run_id).task_instances
 
 
 def test_builds_ran_on_celery_workers_in_parallel(mesh_run):
@@ -55,14 +55,14 @@ def test_builds_ran_on_celery_workers_in_parallel(mesh_run):
     builds = {}
     for record in records:
         for ti in task_instances(stack.api, record.product_id, record.run_id):
-            assert ti["executor"] in (None, "CeleryExecutor") and ti["queue"] == "default", ti
-            if ti["task_id"] == "build" and ti["state"] == "success":
-                builds[record.product_id] = (ti["start_date"], ti["end_date"])
-            assert ti["pool"] == ("dataproducts_warehouse" if ti["task_id"] == "build" else "default_pool")
+            assert ti.executor in (None, "CeleryExecutor") and ti.queue == "default", ti
+            if ti.task_id == "build" and ti.state == "success":
+                builds[record.product_id] = (ti.start_date, ti.end_date)
+            assert ti.pool == ("dataproducts_warehouse" if ti.task_id == "build" else "default_pool")
     for worker in ("worker1", "worker2"):
         assert "execute_workload" in (stack.home / f"{worker}.log").read_text(), f"{worker} ran no task"
-    pool = stack.api.get("/api/v2/pools/dataproducts_warehouse")
-    assert pool["slots"] > 1
+    pool = PoolApi(stack.api.client()).get_pool("dataproducts_warehouse")
+    assert pool.slots > 1
     roots = sorted((builds[r] for r in mesh.roots()), key=lambda span: span[0])
     assert any(later[0] < earlier[1] for earlier, later in zip(roots, roots[1:], strict=False)), (
         f"root builds never overlapped: {roots}"

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.parse
 from datetime import datetime
 
 import pytest
+from airflow_client.client.api.dag_run_api import DagRunApi
+from airflow_client.client.api.task_instance_api import TaskInstanceApi
+from airflow_client.client.models.asset_event_response import AssetEventResponse
+from airflow_client.client.models.dag_run_response import DAGRunResponse
+from airflow_client.client.models.task_instance_response import TaskInstanceResponse
 from test_e2e import BUSINESS_DATE, EXPECTED_ROWS
 
 from dataproducts.core.mesh import load_mesh
@@ -26,15 +30,15 @@ PAIR = ("user_behaviour.listing_engagement", "advertising.campaign_performance")
 
 def only(api, mesh, products: set[str]) -> None:
     for product_id in mesh.products:
-        api._request("PATCH", f"/api/v2/dags/{product_id}", {"is_paused": product_id not in products})
+        api.set_paused(product_id, product_id not in products)
 
 
-def task_instance(api, dag_id: str, run_id: str, task_id: str) -> dict:
-    return api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}")
+def task_instance(api, dag_id: str, run_id: str, task_id: str) -> TaskInstanceResponse:
+    return TaskInstanceApi(api.client()).get_task_instance(dag_id, run_id, task_id)
 
 
 def run_state(api, dag_id: str, run_id: str) -> str:
-    return api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")["state"]
+    return DagRunApi(api.client()).get_dag_run(dag_id, run_id).state.value
 
 
 def wait_for(what, timeout: float, interval: float = 1.0, message: str = ""):
@@ -53,9 +57,9 @@ def wait_for_run(api, dag_id: str, run_id: str, timeout: float = 600) -> str:
     )
 
 
-def build_running(api, dag_id: str, run_id: str, for_seconds: float) -> dict:
+def build_running(api, dag_id: str, run_id: str, for_seconds: float) -> TaskInstanceResponse:
     """The build's task instance once it has been running for a while (dbt is at work by then)."""
-    ti = wait_for(lambda: (t := task_instance(api, dag_id, run_id, "build"))["state"] == "running" and t, 300, 0.5)
+    ti = wait_for(lambda: (t := task_instance(api, dag_id, run_id, "build")).state == "running" and t, 300, 0.5)
     time.sleep(for_seconds)
     return ti
 
@@ -70,9 +74,8 @@ def build_alone(stack, product_id: str, running_for: float, also: frozenset[str]
     return api, since, run_id, build_running(api, product_id, run_id, running_for)
 
 
-def events_since(api, dag_id: str, since: str) -> list[dict]:
-    events = api.get("/api/v2/assets/events", source_dag_id=dag_id, limit=1000)["asset_events"]
-    return [e for e in events if instant(e["timestamp"]) >= instant(since)]
+def events_since(api, dag_id: str, since: str) -> list[AssetEventResponse]:
+    return [e for e in api.asset_events(dag_id, limit=1000) if e.timestamp >= instant(since)]
 
 
 def instant(iso: str) -> datetime:
@@ -80,17 +83,17 @@ def instant(iso: str) -> datetime:
 
 
 def task_log(api, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
-    content = api.get(path)["content"]
-    return "\n".join(str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in content)
+    log = TaskInstanceApi(api.client()).get_log(dag_id, run_id, task_id, try_number)
+    content = log.content.actual_instance or []
+    return "\n".join(str(getattr(line, "event", line)) for line in content)
 
 
 def published_once_with_the_right_rows(api, warehouse, dag_id: str, run_id: str, since: str) -> None:
     events = events_since(api, dag_id, since)
-    assert [e["source_run_id"] for e in events] == [run_id], f"expected one publication by {run_id}: {events}"
+    assert [e.source_run_id for e in events] == [run_id], f"expected one publication by {run_id}: {events}"
     (event,) = events
-    assert event["extra"]["business_date"] == BUSINESS_DATE
-    assert event["extra"]["row_count"] == EXPECTED_ROWS[dag_id]
+    assert event.extra["business_date"] == BUSINESS_DATE
+    assert event.extra["row_count"] == EXPECTED_ROWS[dag_id]
     assert warehouse.rows_of_date([dag_id], BUSINESS_DATE) == {dag_id: EXPECTED_ROWS[dag_id]}
 
 
@@ -104,12 +107,12 @@ def stack(celery_stack):
 
 def test_a_worker_killed_mid_build_is_retried_and_publishes_once(stack):
     api, since, run_id, ti = build_alone(stack, LISTINGS, running_for=4)
-    victim = worker_running(stack.stack, ti["pid"])
+    victim = worker_running(stack.stack, ti.pid)
     stack.stack.crash(victim)  # SIGKILL to the worker and everything it started; it is started again
 
     assert wait_for_run(api, LISTINGS, run_id) == "success"
     build = task_instance(api, LISTINGS, run_id, "build")
-    assert build["try_number"] == 2, "the killed try is failed by the heartbeat timeout and retried once"
+    assert build.try_number == 2, "the killed try is failed by the heartbeat timeout and retried once"
     published_once_with_the_right_rows(api, stack, LISTINGS, run_id, since)
 
 
@@ -133,22 +136,22 @@ def test_a_scheduler_crash_mid_run_loses_nothing_and_no_consumer_runs_twice_for_
 
     consumer_run = the_consumer_run(api, consumer, since)
     assert run_state(api, producer, run_id) == "success"
-    assert consumer_run["run_type"] == "asset_triggered"
-    assert {e["source_run_id"] for e in api.triggering_events(consumer, consumer_run["dag_run_id"])} == {run_id}
+    assert consumer_run.run_type == "asset_triggered"
+    assert {e.source_run_id for e in api.triggering_events(consumer, consumer_run.dag_run_id)} == {run_id}
     time.sleep(15)  # a duplicate would be created by now
     assert len(api.runs_since(consumer, since)) == 1, "one producer batch, one consumer run"
     assert stack.rows_of_date([consumer], BUSINESS_DATE) == {consumer: EXPECTED_ROWS[consumer]}
 
 
-def the_consumer_run(api, consumer: str, since: str) -> dict:
+def the_consumer_run(api, consumer: str, since: str) -> DAGRunResponse:
     """The consumer's one run since `since`, once it has finished."""
 
     def finished():
         runs = api.runs_since(consumer, since)
-        return runs and all(r["state"] in ("success", "failed") for r in runs) and runs
+        return runs and all(r.state in ("success", "failed") for r in runs) and runs
 
     runs = wait_for(finished, 600, 3, f"{consumer} did not run")
-    assert [r["state"] for r in runs] == ["success"], runs
+    assert [r.state for r in runs] == ["success"], runs
     return runs[0]
 
 
@@ -165,8 +168,8 @@ def test_runs_recover_when_airflows_database_connections_are_terminated(stack):
     assert terminated > 0
     assert wait_for_run(api, producer, run_id) == "success"
     consumer_run = the_consumer_run(api, consumer, since)
-    assert consumer_run["run_type"] == "asset_triggered"
-    assert {e["source_run_id"] for e in api.triggering_events(consumer, consumer_run["dag_run_id"])} == {run_id}
+    assert consumer_run.run_type == "asset_triggered"
+    assert {e.source_run_id for e in api.triggering_events(consumer, consumer_run.dag_run_id)} == {run_id}
     # Airflow's scheduler, dag-processor and triggerer exit on a cut database connection and are
     # started again by the stack (restart: always); the runs above completed across that.
     assert all(p.poll() is None for p in stack.stack.processes.values())
@@ -192,7 +195,7 @@ def test_the_warehouse_down_for_a_minute_fails_builds_clearly_publishes_nothing_
     try:
         time.sleep(60)
         assert events_since(api, LISTINGS, since) == [], "nothing is published while the warehouse is down"
-        assert task_instance(api, LISTINGS, run_id, "build")["try_number"] >= 2, "the build failed and is retried"
+        assert task_instance(api, LISTINGS, run_id, "build").try_number >= 2, "the build failed and is retried"
     finally:
         stack.warehouse_proxy.up()
     back = now_iso()
@@ -203,4 +206,4 @@ def test_the_warehouse_down_for_a_minute_fails_builds_clearly_publishes_nothing_
         first_try[-3000:]
     )
     published_once_with_the_right_rows(api, stack, LISTINGS, run_id, since)
-    assert instant(events_since(api, LISTINGS, since)[0]["timestamp"]) >= instant(back)
+    assert events_since(api, LISTINGS, since)[0].timestamp >= instant(back)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
-import urllib.error
 
+from dataproducts.cli.airflow_access import add_airflow_options, airflow_api, airflow_failed
 from dataproducts.cli.mesh import mesh_knowing
 from dataproducts.core import freshness, naming
 from dataproducts.core.mesh import load_mesh
@@ -22,34 +20,23 @@ def register(sub) -> None:
     )
     command.add_argument("product_id", nargs="?", help="only this product's ports")
     command.add_argument("--format", choices=["text", "json"], default="text")
-    command.add_argument("--airflow-url", default=os.environ.get("AIRFLOW_API_URL", "http://localhost:8080"))
-    command.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
-    command.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
-    command.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"), help="... and password ($AIRFLOW_PASSWORD)")
+    add_airflow_options(command)
     command.set_defaults(handler=cmd_freshness)
 
 
 def cmd_freshness(project: Project, args) -> int:
-    from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line
+    from dataproducts.ops.airflow_api import AirflowApiError
 
     mesh = mesh_knowing(project, args.product_id, valid=True) if args.product_id else load_mesh(project, check_dbt=False)
     if mesh is None:
         return 2
     specs = [mesh.products[args.product_id]] if args.product_id else [mesh.products[p] for p in sorted(mesh.products)]
-    api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
     try:
-        published = api.latest_asset_events(f"{naming.ASSET_SCHEME}://")
+        published = airflow_api(args).latest_asset_events(f"{naming.ASSET_SCHEME}://")
     except AirflowApiError as exc:
-        print(f"freshness: {exc}", file=sys.stderr)
-        return 2
-    except urllib.error.HTTPError as exc:
-        print(f"freshness: {http_error_line(exc)}", file=sys.stderr)
-        return 2
+        return airflow_failed("freshness", exc, 2)
     now = dt.datetime.now(dt.UTC)
-    rows = [
-        (p, freshness.evaluate(freshness.parse_time(published.get(p.port_id)), p.max_age_hours, now))
-        for p in freshness.port_slas(specs)
-    ]
+    rows = [(p, freshness.evaluate(published.get(p.port_id), p.max_age_hours, now)) for p in freshness.port_slas(specs)]
     print(_json(rows) if args.format == "json" else _text(rows))
     return 1 if any(result.stale for _, result in rows) else 0
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
+from dataproducts.cli.airflow_access import add_airflow_options, airflow_api
 from dataproducts.cli.mesh import mesh_knowing
 from dataproducts.core import naming
 from dataproducts.core.project import Project
@@ -15,10 +15,7 @@ LAST_RUNS = 5
 def register(sub) -> None:
     show = sub.add_parser("show", help="one product: ports, contract, schedule, owner, upstream, downstream, last runs")
     show.add_argument("product_id")
-    show.add_argument("--airflow-url", default=os.environ.get("AIRFLOW_API_URL", "http://localhost:8080"))
-    show.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
-    show.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
-    show.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"), help="... and password ($AIRFLOW_PASSWORD)")
+    add_airflow_options(show)
     show.set_defaults(handler=cmd_show)
     graph = sub.add_parser("graph", help="the product graph as text, Mermaid or Graphviz DOT")
     graph.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
@@ -57,24 +54,17 @@ def _score(mesh, product_id: str) -> list[str]:
 
 
 def _last_runs(args, dag_id: str) -> list[str]:
-    import urllib.error
+    from dataproducts.ops.airflow_api import AirflowApiError
 
-    from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line
-
-    api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
+    api = airflow_api(args)
     try:
         api.health()  # no credentials needed: says first whether an Airflow is there at all
-        runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=LAST_RUNS, order_by="-run_after")["dag_runs"]
+        runs = api.latest_runs(dag_id, LAST_RUNS)
     except AirflowApiError as exc:
         return [f"unknown ({exc})"]
-    except urllib.error.HTTPError as exc:
-        return [f"unknown ({http_error_line(exc)})"]
     if not runs:
         return ["none yet"]
-    return [
-        f"{run.get('run_after') or run.get('start_date') or '-':32} {run.get('state') or '-':8} {run.get('note') or run['dag_run_id']}"
-        for run in runs
-    ]
+    return [f"{run.run_after.isoformat():32} {run.state.value:8} {run.note or run.dag_run_id}" for run in runs]
 
 
 def cmd_graph(project: Project, args) -> int:

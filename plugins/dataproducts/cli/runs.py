@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import urllib.error
 
+from dataproducts.cli.airflow_access import add_airflow_options, airflow_api, airflow_failed
 from dataproducts.cli.mesh import mesh_knowing
 from dataproducts.core.project import Project
 
@@ -16,10 +15,7 @@ def register(sub) -> None:
     rerun.add_argument("--business-date", help="YYYY-MM-DD: the one date to rebuild")
     rerun.add_argument("--start", help="YYYY-MM-DD: the first date of a range to rebuild (a backfill), with --end")
     rerun.add_argument("--end", help="YYYY-MM-DD: the last date of the range (inclusive)")
-    rerun.add_argument("--airflow-url", default=os.environ.get("AIRFLOW_API_URL", "http://localhost:8080"))
-    rerun.add_argument("--token", default=os.environ.get("AIRFLOW_API_TOKEN"), help="API token (or $AIRFLOW_API_TOKEN)")
-    rerun.add_argument("--user", default=os.environ.get("AIRFLOW_USERNAME"), help="or a user ($AIRFLOW_USERNAME) ...")
-    rerun.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"), help="... and password ($AIRFLOW_PASSWORD)")
+    add_airflow_options(rerun)
     rerun.add_argument(
         "--full-refresh",
         action="store_true",
@@ -51,7 +47,7 @@ def register(sub) -> None:
 def cmd_rerun(project: Project, args) -> int:
     from dataproducts.core.business_date import BusinessDateError
     from dataproducts.ops import rerun
-    from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError, http_error_line, report
+    from dataproducts.ops.airflow_api import AirflowApiError, report
     from dataproducts.ops.rerun_ledger import RerunLedger, RerunRequest
 
     mesh = mesh_knowing(project, args.product_id, valid=True)
@@ -67,19 +63,14 @@ def cmd_rerun(project: Project, args) -> int:
     print(_plan_line(request, rerun.plan(mesh, args.product_id, request.downstream)))
     if args.dry_run:
         return 0
-    api = AirflowApi(args.airflow_url, token=args.token, username=args.user, password=args.password)
     try:
-        records = rerun.rerun_dates(api, mesh, ledger, args.timeout)
+        records = rerun.rerun_dates(airflow_api(args), mesh, ledger, args.timeout)
     except rerun.RerunFailed as exc:
         resume = f" Run the same command again to resume after {ledger.done[-1]}." if ledger.done else ""
         print(f"RERUN STOPPED: {exc}.{resume}", file=sys.stderr)
         return 1
     except AirflowApiError as exc:
-        print(f"rerun: {exc}", file=sys.stderr)
-        return 1
-    except urllib.error.HTTPError as exc:
-        print(f"rerun: {http_error_line(exc)}", file=sys.stderr)
-        return 1
+        return airflow_failed("rerun", exc, 1)
     print(report(records))
     return 0
 

@@ -8,14 +8,16 @@ row counts. The end-to-end test drives the same class with a temporary home.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
+
+from airflow_client.client.models.dag_run_state import DagRunState
 
 from dataproducts.core.mesh import Mesh
 from dataproducts.core.project import Project
 from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
 from dataproducts.ops.stack import AirflowStack
+from dataproducts.ops.waiting import Runs, wait_for_dags, wait_for_runs
 
 
 class EmbeddedAirflow(AirflowStack):
@@ -50,27 +52,28 @@ def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) ->
     from dataproducts.core.naming import DAG_TAG
 
     products = set(mesh.products)
-    api.wait_for_dags(products, DAG_TAG)
+    wait_for_dags(api, products, DAG_TAG)
     for dag_id in sorted(products):
         api.unpause(dag_id)
     since = now_iso()
     for root in mesh.roots():
         api.trigger(root, partition_key=business_date)
-    deadline = time.monotonic() + timeout
     built: dict[tuple[str, str], Optional[str]] = {}  # (dag, run) -> business date its build produced
-    while True:
-        runs = {pid: api.runs_since(pid, since) for pid in products}
-        active = [r for rs in runs.values() for r in rs if r["state"] in ACTIVE_STATES]
+
+    def finished(runs: Runs) -> bool:
         for pid, items in runs.items():
             for run in items:
-                if run["state"] == "success" and (pid, run["dag_run_id"]) not in built:
-                    outcome = api.built(pid, run["dag_run_id"])
-                    built[(pid, run["dag_run_id"])] = outcome.business_date_iso if outcome else None
-        done = {pid for (pid, _), date in built.items() if date == business_date}
-        failed = any(r["state"] == "failed" for rs in runs.values() for r in rs)
-        if not active and (done == products or failed):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the mesh did not finish within {timeout:.0f} s; still waiting for {sorted(products - done)}")
-        time.sleep(3)
-    return records(api, runs)
+                if run.state == DagRunState.SUCCESS and (pid, run.dag_run_id) not in built:
+                    outcome = api.built(pid, run.dag_run_id)
+                    built[(pid, run.dag_run_id)] = outcome.business_date_iso if outcome else None
+        active = any(r.state in ACTIVE_STATES for rs in runs.values() for r in rs)
+        failed = any(r.state == DagRunState.FAILED for rs in runs.values() for r in rs)
+        return not active and (done() == products or failed)
+
+    def done() -> set[str]:
+        return {pid for (pid, _), date in built.items() if date == business_date}
+
+    def waiting_for() -> str:
+        return f"the mesh to build {business_date}; still waiting for {sorted(products - done())}"
+
+    return records(api, wait_for_runs(api, products, since, finished, timeout, waiting_for))

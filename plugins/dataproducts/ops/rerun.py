@@ -23,10 +23,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Optional
 
+from airflow_client.client.models.dag_run_response import DAGRunResponse
+from airflow_client.client.models.dag_run_state import DagRunState
+
 from dataproducts.core.business_date import FULL_REFRESH_KEY
 from dataproducts.core.mesh import Mesh
 from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
 from dataproducts.ops.rerun_ledger import RerunLedger
+from dataproducts.ops.waiting import Runs, WaitTimedOut, wait_for_runs
 
 GRACE_SECONDS = 10  # time for the scheduler to start a consumer from events before we trigger it
 
@@ -109,20 +113,21 @@ def rerun(
     triggered = {product_id}
     ready_at: dict[str, float] = {}
     published: dict[str, datetime] = {}  # product -> when its rebuild published (asset events)
-    deadline = time.monotonic() + timeout
-    while set(published) != set(targets):
-        runs = {pid: [r for r in api.runs_since(pid, since) if _for_date(r, business_date)] for pid in targets}
+
+    def step(all_runs: Runs) -> bool:
+        """Note what rebuilt, trigger what is ready but was not started; True once all rebuilt."""
+        runs = _of_date(all_runs, business_date)
         for pid in targets:
             upstreams = [up for up in mesh.upstream_products(pid) if up in targets]
             if pid in published or not all(up in published for up in upstreams):
                 continue
             not_before = max((published[up] for up in upstreams), default=None)
-            relevant = [r for r in runs[pid] if not_before is None or _time(r["run_after"]) >= not_before]
+            relevant = [r for r in runs[pid] if not_before is None or r.run_after >= not_before]
             building = _building_run(api, pid, relevant, business_date)
             if building:
                 published[pid] = _published_at(api, pid, building)
                 rebuilt(pid, business_date)
-            elif any(r["state"] == "failed" for r in relevant):
+            elif any(r.state == DagRunState.FAILED for r in relevant):
                 left = [t for t in targets if t not in published and t != pid]
                 raise RerunFailed(f"{pid} failed for {business_date}; not rebuilt: {', '.join(left) or 'nothing else'}")
             elif pid not in triggered:
@@ -132,33 +137,36 @@ def rerun(
                 api.trigger(pid, partition_key=business_date)
                 triggered.add(pid)
                 say(f"triggered {pid} for {business_date} (its other inputs were not rebuilt)")
-        if time.monotonic() > deadline:
-            raise RerunFailed(f"not finished within {timeout:.0f} s; still waiting for {sorted(set(targets) - set(published))}")
-        time.sleep(3)
-    return records(api, {pid: [r for r in api.runs_since(pid, since) if _for_date(r, business_date)] for pid in targets})
+        return set(published) == set(targets)
+
+    def waiting_for() -> str:
+        return f"the rerun of {business_date}; still waiting for {sorted(set(targets) - set(published))}"
+
+    try:
+        runs = wait_for_runs(api, targets, since, step, timeout, waiting_for)
+    except WaitTimedOut as exc:
+        raise RerunFailed(str(exc)) from None
+    return records(api, _of_date(runs, business_date))
 
 
-def _for_date(run: dict, business_date: str) -> bool:
+def _of_date(runs: Runs, business_date: str) -> Runs:
     """Runs of other dates (a schedule, another rerun) are none of this rerun's business."""
-    return run.get("partition_key") in (None, business_date)
+    return {pid: [r for r in items if r.partition_key in (None, business_date)] for pid, items in runs.items()}
 
 
-def _building_run(api: AirflowApi, pid: str, runs: list[dict], business_date: str) -> dict | None:
+def _building_run(api: AirflowApi, pid: str, runs: list[DAGRunResponse], business_date: str) -> DAGRunResponse | None:
     """Among runs, the finished, successful one that rebuilt the date (none while one is active)."""
-    if any(r["state"] in ACTIVE_STATES for r in runs):
+    if any(r.state in ACTIVE_STATES for r in runs):
         return None
     for run in runs:
-        if run["state"] == "success":
-            built = api.built(pid, run["dag_run_id"])
+        if run.state == DagRunState.SUCCESS:
+            built = api.built(pid, run.dag_run_id)
             if built is not None and built.business_date_iso == business_date:
                 return run
     return None
 
 
-def _published_at(api: AirflowApi, pid: str, run: dict) -> datetime:
-    events = api.get("/api/v2/assets/events", source_dag_id=pid, source_run_id=run["dag_run_id"])["asset_events"]
-    return max((_time(e["timestamp"]) for e in events), default=_time(run["end_date"]))
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _published_at(api: AirflowApi, pid: str, run: DAGRunResponse) -> datetime:
+    events = api.asset_events(source_dag_id=pid, source_run_id=run.dag_run_id)
+    latest = max((e.timestamp for e in events), default=None)
+    return latest or run.end_date or run.run_after

@@ -18,12 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 from pathlib import Path
 from typing import IO, Optional
 
 from dataproducts.core.project import Project
-from dataproducts.ops.airflow_api import AirflowApi
+from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError
 
 
 def common_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
@@ -196,10 +195,9 @@ class AirflowStack:
             if exited:
                 raise RuntimeError(f"Airflow components exited: {exited}; see the logs in {self.home}")
             try:
-                health = AirflowApi(self.url).health()
-                if health.get("scheduler", {}).get("status") == "healthy" and self.password():
+                if AirflowApi(self.url).health().scheduler.status == "healthy" and self.password():
                     return
-            except (urllib.error.URLError, ConnectionError, OSError):
+            except AirflowApiError:  # not listening yet, or not answering as Airflow's API yet
                 pass
             time.sleep(2)
         raise TimeoutError(f"Airflow did not come up within {timeout:.0f} s; see the logs in {self.home}")
