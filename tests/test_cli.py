@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_airflow import TOKEN, FakeAirflow, dag_run
+from fake_airflow import TOKEN, FakeAirflow
 
 from dataproducts.cli import main
 from dataproducts.core.run_outcome import BuildOutcome
@@ -254,19 +254,3 @@ def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
     assert "    pricing.price_ratings.ratings: table pricing.price_ratings" in out
     assert "      access: restricted to domain pricing and domains advertising" in out
     assert "  downstream:  advertising.promotion_candidates" in out
-
-
-def test_show_lists_the_last_runs_from_airflow_and_says_why_it_cannot(compiled_repo, capsys, airflow):
-    airflow.runs["pricing.price_ratings"] = [
-        dag_run("pricing.price_ratings", "manual__1", "failed"),
-        dag_run("pricing.price_ratings", "manual__2", "success", note="built 2026-11-03: 411 rows"),
-    ]
-    show = ("--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", airflow.url)
-    code, out, _ = run(capsys, *show, "--token", TOKEN)
-    runs = out.split("  last runs:\n")[1].splitlines()
-    assert code == 0
-    assert [line.split()[1:] for line in runs] == [["success", "built", "2026-11-03:", "411", "rows"], ["failed", "manual__1"]]
-    code, out, _ = run(capsys, *show, "--token", "expired")
-    assert code == 0 and f"    unknown (Airflow at {airflow.url} refused to list the runs of pricing.price_ratings (401 " in out
-    code, out, _ = run(capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", _closed_port_url())
-    assert code == 0 and "    unknown (cannot reach Airflow at http://127.0.0.1:" in out

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
+from fake_airflow import TOKEN, FakeAirflow, dag_run
 
 from dataproducts.cli import main
 
@@ -34,39 +32,30 @@ def test_show_a_product_with_ports_contract_schedule_owner_and_neighbours(compil
     assert lines[-1].startswith("    unknown (cannot reach Airflow at http://127.0.0.1:9")
 
 
-def test_show_the_last_runs_from_airflow(compiled_repo, capsys):
-    runs = [
-        {
-            "dag_run_id": "manual__1",
-            "run_after": "2026-11-04T03:00:00Z",
-            "state": "failed",
-            "note": "Business date 2026-11-03: failed",
-        }
-    ]
-    seen = []
+def test_show_the_last_runs_from_airflow_newest_first_or_why_they_are_unknown(compiled_repo, capsys):
+    with FakeAirflow() as airflow:
+        airflow.runs["inventory.listings"] = [
+            dag_run("inventory.listings", "manual__1", "failed", run_after="2026-11-04T03:00:00Z"),
+            dag_run(
+                "inventory.listings", "manual__2", "success", run_after="2026-11-05T03:00:00Z", note="Business date 2026-11-04"
+            ),
+        ]
+        show = ("show", "inventory.listings", "--airflow-url", airflow.url)
+        code, out, _ = run(capsys, compiled_repo, *show, "--token", TOKEN)
+        assert code == 0
+        assert [line.split() for line in out.split("  last runs:\n")[1].splitlines()] == [
+            ["2026-11-05T03:00:00+00:00", "success", "Business", "date", "2026-11-04"],
+            ["2026-11-04T03:00:00+00:00", "failed", "manual__1"],
+        ]
+        (listing,) = [r for r in airflow.requests if r.path == "/api/v2/dags/inventory.listings/dagRuns"]
+        assert (listing.query["limit"], listing.query["order_by"]) == (["5"], ["-run_after"])
 
-    class Airflow(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.path)
-            body = json.dumps({"status": "ok"} if "health" in self.path else {"dag_runs": runs}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Airflow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}"
-        code, out, _ = run(capsys, compiled_repo, "show", "inventory.listings", "--airflow-url", url, "--token", "t")
-    finally:
-        server.shutdown()
-    assert code == 0
-    assert out.splitlines()[-1].split() == ["2026-11-04T03:00:00Z", "failed", "Business", "date", "2026-11-03:", "failed"]
-    assert seen[-1].startswith("/api/v2/dags/inventory.listings/dagRuns?limit=5&order_by=-run_after")
+        code, out, _ = run(capsys, compiled_repo, *show, "--token", "expired")
+        assert code == 0
+        assert out.splitlines()[-1] == (
+            f"    unknown (Airflow at {airflow.url} refused to list the runs of inventory.listings (401 Unauthorized): "
+            "check the token, or the user and password, and that the user may trigger DAGs)"
+        )
 
 
 def test_show_an_unknown_product(compiled_repo, capsys):
