@@ -67,6 +67,15 @@ models:
 """
 
 TYPES = ["string", "integer", "number", "boolean", "date", "timestamp"]
+# what an enforced dbt-duckdb model contract declares for each logical type (core/warehouse_types.py)
+DATA_TYPES = {
+    "string": "varchar",
+    "integer": "bigint",
+    "number": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 WORDS = [
     "price",
     "listing",
@@ -242,9 +251,9 @@ def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random
         for o in p["outputs"]:
             table = o["table"]
             uid = f"model.{domain}.{table}"
-            columns = {c["name"]: _column(c["name"], c.get("description", "")) for c in o["columns"]}
+            columns = {c["name"]: _column(c["name"], c.get("description", ""), DATA_TYPES[c["type"]]) for c in o["columns"]}
             for extra in range(rng.randint(0, 2)):  # models document more than the contract promises
-                columns[f"extra_{extra}"] = _column(f"extra_{extra}", "Not in the contract.")
+                columns[f"extra_{extra}"] = _column(f"extra_{extra}", "Not in the contract.", "varchar")
             nodes[uid] = {
                 "unique_id": uid,
                 "resource_type": "model",
@@ -259,7 +268,13 @@ def _manifest(domain: str, products: list[dict], by_id: dict, rng: random.Random
                 "path": f"{p['name']}/{table}.sql",
                 "fqn": [domain, p["name"], table],
                 "depends_on": {"macros": ["macro.dbt.is_incremental"], "nodes": list(source_ids)},
-                "config": {"materialized": "incremental", "schema": domain, "tags": [], "meta": {}},
+                "config": {
+                    "materialized": "incremental",
+                    "schema": domain,
+                    "tags": [],
+                    "meta": {},
+                    "contract": {"enforced": True, "alias_types": True},
+                },
                 "raw_code": f"select * from {{{{ source('{domain}', '{table}') }}}}",
                 "tags": [],
                 "meta": {},
@@ -336,12 +351,12 @@ def tid_key(table: str, column: str, test: str) -> bytes:
     return f"{table}.{column}.{test}".encode()
 
 
-def _column(name: str, description: str) -> dict:
+def _column(name: str, description: str, data_type: str) -> dict:
     return {
         "name": name,
         "description": description,
         "meta": {},
-        "data_type": None,
+        "data_type": data_type,
         "constraints": [],
         "quote": None,
         "config": {"meta": {}, "tags": []},

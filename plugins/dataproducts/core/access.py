@@ -79,7 +79,6 @@ def forbidden_read_errors(mesh) -> dict[str, list[SpecError]]:
 def undeclared_read_errors(mesh, path: str, spec: DataProductSpec, manifest: Manifest) -> Iterator[SpecError]:
     """Another product's table that the spec's output models read through a dbt source (directly or
     through other models) without an input port declaring it."""
-    tables = {(p.domain, o.table_name): (pid, o) for pid, p in mesh.products.items() if pid != spec.id for o in p.output_ports}
     declared = {p.upstream for p in spec.product_inputs}
     project = spec.transform.dbt.project
     reported: set[tuple[str, str]] = set()
@@ -88,7 +87,7 @@ def undeclared_read_errors(mesh, path: str, spec: DataProductSpec, manifest: Man
         if model is None:
             continue
         for relation in sorted(manifest.sources_read_by(model.unique_id)):
-            owner = tables.get(relation)
+            owner = _other_writer(mesh, relation, spec.id)
             if owner is None or (owner[0], owner[1].name) in declared or relation in reported:
                 continue
             reported.add(relation)
@@ -101,3 +100,9 @@ def undeclared_read_errors(mesh, path: str, spec: DataProductSpec, manifest: Man
                 f"add an input port {{product: {product_id}, port: {output.name}}} (its access policy then applies), "
                 f"or stop reading the table",
             )
+
+
+def _other_writer(mesh, relation: tuple[str, str], reader_id: str) -> tuple[str, OutputPort] | None:
+    """The product (other than the reader) whose output port writes the table; the last in the mesh's order."""
+    writers = [writer for writer in mesh.output_tables.get(relation, ()) if writer[0] != reader_id]
+    return writers[-1] if writers else None

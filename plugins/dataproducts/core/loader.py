@@ -29,9 +29,9 @@ class LoadedSpec:
     spec: Optional[DataProductSpec]
     errors: tuple[SpecError, ...] = field(default=())
     warnings: tuple[SpecError, ...] = field(default=())  # the spec stays valid (e.g. it reads a deprecated port)
-    # where each field was written ('output_ports[0].table' -> (line, column)), for the errors that
-    # checks across specs find later; only while loading: the mesh cache stores errors, not places
-    places: Optional[dict[str, tuple[int, int]]] = field(default=None, compare=False, repr=False)
+    # where each field was written, for the errors that checks across specs find later; only while
+    # loading: the mesh cache stores errors, not places
+    places: Optional[Places] = field(default=None, compare=False, repr=False)
 
     @property
     def domain(self) -> str:
@@ -40,6 +40,21 @@ class LoadedSpec:
     @property
     def ok(self) -> bool:
         return self.spec is not None and not self.errors
+
+
+class Places:
+    """Where each field of a spec file was written ('output_ports[0].table' -> (line, column)),
+    worked out from the document only when an error first asks (most specs never have one)."""
+
+    def __init__(self, document: safe_yaml.Document):
+        self._document: Optional[safe_yaml.Document] = document
+        self._by_field: dict[str, tuple[int, int]] = {}
+
+    def get(self, path: str) -> Optional[tuple[int, int]]:
+        if self._document is not None:
+            self._by_field = {field_path(p): (v.line, v.column) for p, v in self._document.values.items()}
+            self._document = None
+        return self._by_field.get(path)
 
 
 def spec_files(specs_dir: Path) -> list[Path]:
@@ -66,19 +81,21 @@ def max_spec_bytes() -> int:
         return int(settings.SETTINGS["max_spec_bytes"].default)
 
 
-def read_document(path: Path, specs_dir: Path) -> safe_yaml.Document:
+def read_document(path: Path, specs_dir: Path, max_bytes: Optional[int] = None) -> safe_yaml.Document:
     """The file's YAML document, read safely and within bounds (raises safe_yaml.ReadError)."""
-    return safe_yaml.parse(safe_yaml.decode(safe_yaml.read_spec_bytes(path, specs_dir, max_spec_bytes())))
+    limit = max_bytes if max_bytes is not None else max_spec_bytes()
+    return safe_yaml.parse(safe_yaml.decode(safe_yaml.read_spec_bytes(path, specs_dir, limit)))
 
 
-def load_spec_file(path: Path, root: Path, specs_dir: Optional[Path] = None) -> LoadedSpec:
+def load_spec_file(path: Path, root: Path, specs_dir: Optional[Path] = None, max_bytes: Optional[int] = None) -> LoadedSpec:
+    """max_bytes: the max_spec_bytes setting, when the caller has read it already (once for many files)."""
     rel = _relative(path, root)
     specs_dir = specs_dir if specs_dir is not None else path.parent.parent
     if not naming.file_place_is_valid(path):
         return _badly_placed(path, rel)
     expected_id = naming.product_id_for_file(path)
     try:
-        document = read_document(path, specs_dir)
+        document = read_document(path, specs_dir, max_bytes)
     except safe_yaml.ReadError as exc:
         return _unreadable(expected_id, rel, exc)
     return _from_document(document, rel, expected_id)
@@ -142,7 +159,7 @@ def _from_document(document: safe_yaml.Document, rel: str, expected_id: str) -> 
             place.column if place else None,
         )
         return LoadedSpec(expected_id, rel, None, (error,))
-    return LoadedSpec(expected_id, rel, spec, places={field_path(p): (v.line, v.column) for p, v in document.values.items()})
+    return LoadedSpec(expected_id, rel, spec, places=Places(document))
 
 
 def placed(entry: LoadedSpec, error: SpecError) -> SpecError:
@@ -170,9 +187,20 @@ def _kind_of(data) -> str:
 def _relative(path: Path, root: Path) -> str:
     """The file's path from the root, never the target of a link (which may be anywhere)."""
     try:
-        return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
+        return (_resolved(path.parent) / path.name).relative_to(_resolved(root)).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+@lru_cache(maxsize=1024)
+def _resolved(folder: Path) -> Path:
+    """A folder's real path, once per folder while loading (a domain's specs share theirs);
+    forget_folders() starts afresh, so a folder moved or relinked since is seen as it is now."""
+    return folder.resolve()
+
+
+def forget_folders() -> None:
+    _resolved.cache_clear()
 
 
 @lru_cache(maxsize=1)

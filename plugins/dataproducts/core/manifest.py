@@ -6,7 +6,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+import msgspec
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Manifest:
     def __init__(self, raw: dict, path: Path):
         _check_shape(raw)
         self.path = path
-        self.raw = raw  # the whole manifest, for readers that need more than the accessors below
+        self.raw = raw  # metadata, nodes and sources, for readers that need more than the accessors below
         self.adapter_type: str = raw.get("metadata", {}).get("adapter_type", "")
         self.project_name: str = raw.get("metadata", {}).get("project_name", "")
         self._nodes: dict = raw.get("nodes", {})
@@ -65,6 +67,8 @@ class Manifest:
                 column = node.get("column_name") or metadata.get("kwargs", {}).get("column_name")
                 if column and metadata.get("name"):
                     self._tests_by_node.setdefault(node["attached_node"], {}).setdefault(column, set()).add(metadata["name"])
+        # what a spec's dbt selection may select (core/selection.py), once for all the project's specs
+        self.selectable_nodes: list[dict] = [n for n in self._nodes.values() if n.get("resource_type") != "test"]
         self._sources_by_table: dict[tuple[str, str], tuple[str, dict]] = {}
         for uid, source in self._sources.items():
             self._sources_by_table.setdefault((source.get("schema"), source.get("identifier") or source["name"]), (uid, source))
@@ -161,6 +165,30 @@ def compiled_sql(target_path: Path, project_name: str, model: Model) -> Optional
         return None
 
 
+class _Read(msgspec.Struct):
+    """The parts of a manifest that dataproducts reads; dbt's macros and docs, most of its bytes, are
+    skipped without being decoded into Python objects."""
+
+    metadata: Any = msgspec.field(default_factory=dict)
+    nodes: Any = None
+    sources: Any = msgspec.field(default_factory=dict)
+
+
+_read_parts = msgspec.json.Decoder(_Read)
+
+
+def _decode(data: bytes) -> dict:
+    try:
+        parts = _read_parts.decode(data)
+        return {"metadata": parts.metadata, "nodes": parts.nodes, "sources": parts.sources}
+    except msgspec.MsgspecError:  # not a JSON object, or no JSON: the standard decoder's error explains it
+        pass
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"it is not complete JSON ({str(exc)[:100]})") from None
+
+
 _cache: dict[Path, tuple[tuple[int, int, int], Manifest]] = {}
 
 
@@ -174,10 +202,7 @@ def load_manifest(path: Path) -> Optional[Manifest]:
             cached = _cache.get(path)
             if cached and cached[0] == state:
                 return cached[1]
-            try:
-                raw = json.load(handle)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ManifestError(f"it is not complete JSON ({str(exc)[:100]})") from None
+            raw = _decode(handle.read())
     except FileNotFoundError:
         return None
     except OSError as exc:

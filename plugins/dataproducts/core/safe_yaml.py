@@ -37,11 +37,29 @@ class Place:
 
 @dataclass
 class Document:
-    """The parsed spec and where each value (and each key) was written."""
+    """The parsed spec and where each value (and each key) was written. A document read on the
+    fast path finds the places only when they are first asked for (an error), from its text."""
 
     data: Any
-    values: dict[Path_, Place] = field(default_factory=dict)
-    keys: dict[Path_, Place] = field(default_factory=dict)
+    _values: Optional[dict[Path_, Place]] = field(default=None, repr=False)
+    _keys: Optional[dict[Path_, Place]] = field(default=None, repr=False)
+    text: Optional[str] = field(default=None, repr=False, compare=False)
+
+    @property
+    def values(self) -> dict[Path_, Place]:
+        if self._values is None:
+            self._locate()
+        return self._values  # type: ignore[return-value]  # set by _locate
+
+    @property
+    def keys(self) -> dict[Path_, Place]:
+        if self._keys is None:
+            self._locate()
+        return self._keys  # type: ignore[return-value]  # set by _locate
+
+    def _locate(self) -> None:
+        located = _parse_carefully(self.text or "")
+        self._values, self._keys = located.values, located.keys
 
     def place_of(self, path: Path_, key: bool = False) -> Optional[Place]:
         """The place of the value at path, else of the closest enclosing value that was written."""
@@ -154,11 +172,20 @@ def decode(data: bytes) -> str:
 
 
 def parse(text: str) -> Document:
+    """Plain data within the bounds on the fast path; anything else (an error, a tag, a merge key,
+    a duplicate key, a bound reached) is read again carefully, which raises the error with its place."""
     _refuse_deep_flow_nesting(text)
+    try:
+        return Document(_plain_data(text), text=text)
+    except _NotPlain:
+        return _parse_carefully(text)
+
+
+def _parse_carefully(text: str) -> Document:
     loader = SafeLoader(text)
     try:
         node = loader.get_single_node()
-        document = Document(None)
+        document = Document(None, {}, {})
         if node is not None:
             document.data = _Builder(loader, document).build(node)
         return document
@@ -173,6 +200,8 @@ def parse(text: str) -> Document:
 def _refuse_deep_flow_nesting(text: str) -> None:
     """libyaml composes nested [ and { recursively in C: 100,000 of them crash the process.
     Counting brackets without parsing overcounts brackets inside quotes, which only errs safely."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # too few to nest that deep
+        return
     depth = 0
     for line_no, line in enumerate(text.splitlines(), 1):
         for column, char in enumerate(line, 1):
@@ -283,6 +312,59 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+
+
+class _NotPlain(Exception):
+    """The fast path met something it leaves to the careful one."""
+
+
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
+def _plain_data(text: str) -> Any:
+    """The document's data when it is plain (untagged scalars, lists and mappings with text keys, each
+    key once, no merge keys) and within the bounds, built as _Builder builds it but without places;
+    raises _NotPlain otherwise, and for any YAML error."""
+    loader = SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        count = 0
+        construct = loader.construct_object
+
+        def build(node, depth: int) -> Any:  # mirrors _Builder.build, its counting included
+            nonlocal count
+            count += 1
+            if count > MAX_VALUES or depth > MAX_DEPTH:
+                raise _NotPlain
+            kind = node.__class__
+            if kind is yaml.ScalarNode:
+                if len(node.value) > MAX_TEXT:
+                    raise _NotPlain
+                if node.tag == _STR:
+                    return node.value
+                if node.tag not in _PLAIN_TAGS:
+                    raise _NotPlain
+                return construct(node)
+            if kind is yaml.SequenceNode and node.tag == _SEQ:
+                return [build(item, depth + 1) for item in node.value]
+            if kind is not yaml.MappingNode or node.tag != _MAP:
+                raise _NotPlain
+            result: dict = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR or len(key) > MAX_TEXT or key in result:
+                    raise _NotPlain
+                count += 1
+                result[key] = build(value_node, depth + 1)
+            return result
+
+        return build(node, 0)
+    except (yaml.YAMLError, RecursionError):
+        raise _NotPlain from None
+    finally:
+        loader.dispose()
 
 
 class _Builder:

@@ -30,7 +30,7 @@ class SelectionProblem:
 
 def problems(manifest: Manifest, select: list[str]) -> Iterator[SelectionProblem]:
     project = manifest.project_name
-    nodes = [n for n in manifest.raw.get("nodes", {}).values() if n.get("resource_type") != "test"]
+    nodes = manifest.selectable_nodes
     for item in select:
         atoms = [_method_and_value(_atom(a)) for a in item.split(",")]
         unknown = next((method for method, _ in atoms if method not in METHODS), None)
@@ -81,13 +81,13 @@ def _matches(node: dict, method: str, value: str) -> bool:
     if method in ("path", "file"):
         path = node.get("original_file_path", "")
         return (
-            fnmatch.fnmatchcase(path, value)
-            or path == value
+            path == value
+            or _glob(path, value)
             or path.startswith(value.rstrip("/") + "/")
-            or (method == "file" and fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], value))
+            or (method == "file" and _glob(path.rsplit("/", 1)[-1], value))
         )
     if method == "tag":
-        return any(fnmatch.fnmatchcase(tag, value) for tag in node.get("tags", []))
+        return any(_glob(tag, value) for tag in node.get("tags", []))
     if method == "resource_type":
         return node.get("resource_type") == value
     if method == "config.materialized":
@@ -99,10 +99,18 @@ def _matches(node: dict, method: str, value: str) -> bool:
 
 def _fqn_matches(node: dict, value: str) -> bool:
     fqn = [str(part) for part in node.get("fqn", [])]
-    if fnmatch.fnmatchcase(node.get("name", ""), value):
+    if _glob(node.get("name", ""), value):
         return True
     parts = value.split(".")
     return any(
-        len(parts) <= len(prefix) and all(fnmatch.fnmatchcase(f, p) for f, p in zip(prefix, parts, strict=False))
+        len(parts) <= len(prefix) and all(_glob(f, p) for f, p in zip(prefix, parts, strict=False))
         for prefix in (fqn, fqn[1:])  # with or without the package name
     )
+
+
+def _glob(text: str, pattern: str) -> bool:
+    """fnmatchcase, without compiling a pattern that has no wildcard (most selectors have none)."""
+    return fnmatch.fnmatchcase(text, pattern) if _WILDCARD.search(pattern) else text == pattern
+
+
+_WILDCARD = re.compile(r"[*?\[]")
