@@ -236,15 +236,6 @@ def test_a_trigger_that_failed_after_creating_its_run_is_retried_without_a_secon
     assert [r.method for r in airflow.requests] == ["POST", "POST"], "retried once, answered 409: it exists"
 
 
-def test_wait_until_answers_once_the_probe_has_kept_answering_and_times_out_saying_for_what():
-    from dataproducts.ops.waiting import WaitTimedOut, wait_until
-
-    answers = iter([None, "a", None, "b", "c", "d"])
-    assert wait_until(lambda: next(answers), 5, lambda: "-", interval=0.01, settle=0.015) == "d"
-    with pytest.raises(WaitTimedOut, match=r"waited 0 s for the mesh: still waiting for x"):
-        wait_until(lambda: None, 0.05, lambda: "the mesh: still waiting for x", interval=0.01)
-
-
 def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):
     code, out, _ = run(
         capsys, "--root", str(compiled_repo), "show", "pricing.price_ratings", "--airflow-url", "http://127.0.0.1:9"

@@ -23,6 +23,7 @@ from typing import IO, Optional
 
 from dataproducts.core.project import Project
 from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError
+from dataproducts.ops.waiting import wait_until
 
 
 def common_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
@@ -189,18 +190,20 @@ class AirflowStack:
         )
 
     def wait_until_up(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until the scheduler reports healthy and the admin's password was generated; RuntimeError
+        as soon as a component exits."""
+
+        def up() -> Optional[bool]:
             exited = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
             if exited:
                 raise RuntimeError(f"Airflow components exited: {exited}; see the logs in {self.home}")
             try:
-                if AirflowApi(self.url).health().scheduler.status == "healthy" and self.password():
-                    return
+                healthy = AirflowApi(self.url).health().scheduler.status == "healthy"
             except AirflowApiError:  # not listening yet, or not answering as Airflow's API yet
-                pass
-            time.sleep(2)
-        raise TimeoutError(f"Airflow did not come up within {timeout:.0f} s; see the logs in {self.home}")
+                return None
+            return True if healthy and self.password() else None
+
+        wait_until(up, timeout, lambda: f"Airflow to come up; see the logs in {self.home}", interval=2)
 
     @property
     def api(self) -> AirflowApi:
