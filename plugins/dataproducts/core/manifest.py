@@ -69,6 +69,11 @@ class Manifest:
                     self._tests_by_node.setdefault(node["attached_node"], {}).setdefault(column, set()).add(metadata["name"])
         # what a spec's dbt selection may select (core/selection.py), once for all the project's specs
         self.selectable_nodes: list[dict] = [n for n in self._nodes.values() if n.get("resource_type") != "test"]
+        self.selectable_by_path: dict[str, list[dict]] = {}  # the node's file and every folder above it -> node
+        for node in self.selectable_nodes:
+            parts = str(node.get("original_file_path", "")).split("/")
+            for end in range(1, len(parts) + 1):
+                self.selectable_by_path.setdefault("/".join(parts[:end]), []).append(node)
         self._sources_by_table: dict[tuple[str, str], tuple[str, dict]] = {}
         for uid, source in self._sources.items():
             self._sources_by_table.setdefault((source.get("schema"), source.get("identifier") or source["name"]), (uid, source))

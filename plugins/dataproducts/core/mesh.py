@@ -67,7 +67,14 @@ class Mesh:
         return sorted({e.domain for e in self.entries.values()})
 
     def in_domain(self, domain: str) -> list[LoadedSpec]:
-        return [e for pid, e in sorted(self.entries.items()) if e.domain == domain]
+        return list(self._by_domain.get(domain, []))
+
+    @cached_property
+    def _by_domain(self) -> dict[str, list[LoadedSpec]]:
+        result: dict[str, list[LoadedSpec]] = {}
+        for _, entry in sorted(self.entries.items()):
+            result.setdefault(entry.domain, []).append(entry)
+        return result
 
     def upstream_products(self, product_id: str) -> list[str]:
         spec = self.products.get(product_id)

@@ -30,7 +30,6 @@ class SelectionProblem:
 
 def problems(manifest: Manifest, select: list[str]) -> Iterator[SelectionProblem]:
     project = manifest.project_name
-    nodes = manifest.selectable_nodes
     for item in select:
         atoms = [_method_and_value(_atom(a)) for a in item.split(",")]
         unknown = next((method for method, _ in atoms if method not in METHODS), None)
@@ -41,7 +40,9 @@ def problems(manifest: Manifest, select: list[str]) -> Iterator[SelectionProblem
                 f"use one of {', '.join(m + ':' for m in METHODS)} or a model name",
             )
             continue
-        selected = set.intersection(*({n["unique_id"] for n in nodes if _matches(n, m, v)} for m, v in atoms))
+        selected = set.intersection(
+            *({n["unique_id"] for n in _candidates(manifest, m, v) if _matches(n, m, v)} for m, v in atoms)
+        )
         if not selected:
             yield SelectionProblem(
                 item,
@@ -56,6 +57,15 @@ def problems(manifest: Manifest, select: list[str]) -> Iterator[SelectionProblem
                 f"selects {foreign[0]!r}, which is not in dbt project '{project}'",
                 f"select only nodes of dbt project '{project}'",
             )
+
+
+def _candidates(manifest: Manifest, method: str, value: str) -> list[dict]:
+    """The nodes that may match: for a plain path (the usual 'path:models/<product>'), those at that
+    path or under it, from the manifest's index; otherwise every selectable node."""
+    if method != "path" or _WILDCARD.search(value):
+        return manifest.selectable_nodes
+    by_path = manifest.selectable_by_path
+    return [*by_path.get(value, ()), *by_path.get(value.rstrip("/"), ())]
 
 
 def _atom(text: str) -> str:

@@ -9,6 +9,7 @@ field added later must be optional so existing specs keep validating.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
@@ -74,22 +75,33 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron_is_valid(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return value
-        from croniter import croniter  # type: ignore[import-untyped]  # shipped with Airflow; lazily: keeps the core light
-
-        if not croniter.is_valid(value):
+        if value is not None and not _is_cron(value):
             raise ValueError(f"{snippet(value)} is not a valid cron expression (five fields, e.g. '0 3 * * *')")
         return value
 
     @field_validator("timezone")
     @classmethod
     def _timezone_is_known(cls, value: str) -> str:
-        try:
-            pendulum.timezone(value)
-        except Exception:
-            raise ValueError(f"{snippet(value)} is not an IANA timezone (e.g. 'Europe/Berlin', 'UTC')") from None
+        if not _is_timezone(value):
+            raise ValueError(f"{snippet(value)} is not an IANA timezone (e.g. 'Europe/Berlin', 'UTC')")
         return value
+
+
+# a mesh repeats a few crons and time zones thousands of times: each distinct one is checked once
+@functools.lru_cache(maxsize=4096)
+def _is_cron(value: str) -> bool:
+    from croniter import croniter  # type: ignore[import-untyped]  # shipped with Airflow; lazily: keeps the core light
+
+    return bool(croniter.is_valid(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_timezone(value: str) -> bool:
+    try:
+        pendulum.timezone(value)
+    except Exception:
+        return False
+    return True
 
 
 class SourceTable(_Strict):
