@@ -321,11 +321,33 @@ class _NotPlain(Exception):
 _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
 
+class _PlainLoader(SafeLoader):  # type: ignore[misc,valid-type]  # SafeLoader is libyaml's or PyYAML's safe loader
+    """The safe loader, its tags resolved as the safe loader resolves them, minus the work for path
+    resolvers, which the safe loader never has (libyaml calls these three for every node)."""
+
+    _by_first_char = {first: tuple(rules) for first, rules in SafeLoader.yaml_implicit_resolvers.items() if first is not None}
+    _any_first_char = tuple(SafeLoader.yaml_implicit_resolvers.get(None, ()))
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0]:
+            for tag, pattern in self._by_first_char.get(value[:1], ()) + self._any_first_char:
+                if pattern.match(value):
+                    return tag
+            return _STR
+        return super().resolve(kind, value, implicit)
+
+    def descend_resolver(self, current_node, current_index):
+        return None
+
+    def ascend_resolver(self):
+        return None
+
+
 def _plain_data(text: str) -> Any:
     """The document's data when it is plain (untagged scalars, lists and mappings with text keys, each
     key once, no merge keys) and within the bounds, built as _Builder builds it but without places;
     raises _NotPlain otherwise, and for any YAML error."""
-    loader = SafeLoader(text)
+    loader = _PlainLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
