@@ -171,9 +171,13 @@ def _closed_path(start: str, members: set[str], feeds: dict[str, list[str]]) -> 
 
 def dbt_errors(mesh) -> Errors:
     errors: Errors = defaultdict(list)
+    manifests: dict[str, tuple] = {}  # one look per dbt project (and one version of it) for the whole pass
     for pid, spec in mesh.products.items():
         path = mesh.entries[pid].path
-        manifest, problem = _manifest_for(mesh.project, spec)
+        name = spec.transform.dbt.project
+        if name not in manifests:
+            manifests[name] = _manifest_for(mesh.project, spec)
+        manifest, problem = manifests[name]
         if problem:
             errors[pid].append(SpecError(path, "transform.dbt.project", problem[0], problem[1]))
             continue
