@@ -102,16 +102,35 @@ def compiled_repo(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def project_copy(tmp_path, compiled_repo):
-    """A copy of the compiled test mesh (dags/, product_specs/, dbt/ with manifests) to break things in."""
+def copy_mesh(compiled_repo: Path, root: Path) -> Path:
+    """The compiled test mesh's dags/, product_specs/ and dbt/ (with manifests) copied to root."""
     import shutil
 
     for part in ("dags", "product_specs", "dbt"):
-        shutil.copytree(
-            compiled_repo / part, tmp_path / part, ignore=shutil.ignore_patterns("logs", "*.duckdb", "run_results.json")
-        )
-    return tmp_path
+        shutil.copytree(compiled_repo / part, root / part, ignore=shutil.ignore_patterns("logs", "*.duckdb", "run_results.json"))
+    return root
+
+
+@pytest.fixture
+def project_copy(tmp_path, compiled_repo):
+    """A copy of the compiled test mesh to break things in."""
+    return copy_mesh(compiled_repo, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def prepared_airflow(tmp_path_factory, compiled_repo):
+    """Once per session: a migrated Airflow database and a warehouse with the landing data (tests/dag_runs.py)."""
+    from dag_runs import prepare
+
+    return prepare(tmp_path_factory.mktemp("prepared-airflow"), compiled_repo)
+
+
+@pytest.fixture
+def airflow_project(tmp_path, compiled_repo, prepared_airflow):
+    """A project copy to run product DAGs in, with copies of the prepared database and warehouse."""
+    from dag_runs import clone
+
+    return clone(prepared_airflow, tmp_path, compiled_repo)
 
 
 def dag_bag(root: Path, monkeypatch):

@@ -9,14 +9,10 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import shutil
-import subprocess
-import sys
-import textwrap
-import threading
+
+from dag_runs import Webhook
 
 from dataproducts.metadata import urns
 from dataproducts.metadata.sinks import open_lite
@@ -24,83 +20,29 @@ from dataproducts.metadata.sinks import open_lite
 DATE = "2026-11-03"
 LISTINGS = "inventory.listings.daily_snapshot"
 
-SCENARIO = textwrap.dedent(
-    """
-    import datetime as dt, sys
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
+SCENARIO = """
+import datetime as dt
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
 
-    bag = DagBag(dag_folder=sys.argv[1])
-    assert not bag.import_errors, bag.import_errors
+def run(dag_id):
+    print(f"STEP {dag_id}", flush=True)
+    conf = None if dag_id == "dataproducts_catalog_sync" else {"business_date": sys.argv[2]}
+    print(f"STATE {dag_id} {bag.dags[dag_id].test(run_conf=conf).state}", flush=True)
 
-    def run(dag_id):
-        print(f"STEP {dag_id}", flush=True)
-        conf = None if dag_id == "dataproducts_catalog_sync" else {"business_date": sys.argv[2]}
-        print(f"STATE {dag_id} {bag.dags[dag_id].test(run_conf=conf).state}", flush=True)
-
-    run("inventory.listings")
-    run("inventory.vehicle_catalog")
-    with create_session() as session:  # listings published three days ago, as far as anyone can tell
-        asset = session.query(AssetModel).filter_by(name="inventory.listings.daily_snapshot").one()
-        for event in session.query(AssetEvent).filter_by(asset_id=asset.id):
-            event.timestamp = event.timestamp - dt.timedelta(days=3)
-    run("pricing.market_prices")
-    run("dataproducts_catalog_sync")
-    run("dataproducts_catalog_sync")  # ten minutes later: still stale
-    print("INCIDENTS_OPEN", open(sys.argv[3]).read().replace(chr(10), " "), flush=True)
-    run("inventory.listings")  # a fresh publication
-    run("dataproducts_catalog_sync")
-    """
-)
-
-
-class _Webhook:
-    def __init__(self):
-        outer, self.bodies = self, []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _environment(tmp_path, root, webhook_url) -> dict[str, str]:
-    import os
-
-    home, state = tmp_path / "airflow", tmp_path / "state"
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATAHUB__ENABLED": "False",
-        "AIRFLOW__OPENLINEAGE__DISABLED": "True",
-        "DATAPRODUCTS_HOME": str(root),
-        "DATAPRODUCTS_STATE_DIR": str(state),
-        "DATAPRODUCTS_DUCKDB_PATH": str(state / "warehouse.duckdb"),
-        "AIRFLOW_CONN_STALE_HOOK": json.dumps({"conn_type": "http", "host": webhook_url}),
-        "DATAPRODUCTS_NOTIFY_WEBHOOK_CONN_ID": "stale_hook",
-    }
-
-
-def _run(args, env) -> str:
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, f"{args[:3]} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return done.stdout + done.stderr
+run("inventory.listings")
+run("inventory.vehicle_catalog")
+with create_session() as session:  # listings published three days ago, as far as anyone can tell
+    asset = session.query(AssetModel).filter_by(name="inventory.listings.daily_snapshot").one()
+    for event in session.query(AssetEvent).filter_by(asset_id=asset.id):
+        event.timestamp = event.timestamp - dt.timedelta(days=3)
+run("pricing.market_prices")
+run("dataproducts_catalog_sync")
+run("dataproducts_catalog_sync")  # ten minutes later: still stale
+print("INCIDENTS_OPEN", open(sys.argv[3]).read().replace(chr(10), " "), flush=True)
+run("inventory.listings")  # a fresh publication
+run("dataproducts_catalog_sync")
+"""
 
 
 def _steps(output: str) -> list[tuple[str, str]]:
@@ -109,17 +51,16 @@ def _steps(output: str) -> list[tuple[str, str]]:
     return [(part.split()[0], part) for part in parts]
 
 
-def test_a_stale_input_is_logged_and_a_stale_port_raises_one_incident_resolved_by_a_fresh_publication(tmp_path, compiled_repo):
-    root = tmp_path / "project"
-    for part in ("dags", "product_specs", "dbt"):
-        shutil.copytree(compiled_repo / part, root / part, ignore=shutil.ignore_patterns("logs", "run_results.json"))
-    webhook = _Webhook()
+def test_a_stale_input_is_logged_and_a_stale_port_raises_one_incident_resolved_by_a_fresh_publication(airflow_project):
+    state = airflow_project.state
+    ledger = state / "datahub" / "open_incidents.json"
+    webhook = Webhook()
     try:
-        env = _environment(tmp_path, root, webhook.url)
-        _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
-        _run([sys.executable, "-m", "dataproducts.cli", "seed-landing"], env)
-        ledger = tmp_path / "state" / "datahub" / "open_incidents.json"
-        output = _run([sys.executable, "-c", SCENARIO, str(root / "dags"), DATE, str(ledger)], env)
+        owner_hook = {
+            "AIRFLOW_CONN_STALE_HOOK": json.dumps({"conn_type": "http", "host": webhook.url()}),
+            "DATAPRODUCTS_NOTIFY_WEBHOOK_CONN_ID": "stale_hook",
+        }
+        output = airflow_project.dag_script(SCENARIO, DATE, str(ledger), extra_env=owner_hook, timeout=1200)
     finally:
         webhook.close()
     steps = _steps(output)
@@ -147,10 +88,11 @@ def test_a_stale_input_is_logged_and_a_stale_port_raises_one_incident_resolved_b
     assert notified in first and notified not in second and notified not in resolving, "told once per stale period"
     assert "incidents raised 1, resolved 0" in first and "incidents raised 0, resolved 0" in second
     assert "incidents raised 0, resolved 1" in resolving
-    assert [b["port_id"] for b in webhook.bodies] == [LISTINGS] and webhook.bodies[0]["kind"] == "stale"
+    bodies = [body for _, body in webhook.posts]
+    assert [b["port_id"] for b in bodies] == [LISTINGS] and bodies[0]["kind"] == "stale"
     assert f'"freshness:{LISTINGS}"' in output.split("INCIDENTS_OPEN", 1)[1].splitlines()[0]
 
-    lite = open_lite(tmp_path / "state" / "datahub" / "lite.db", read_only=True)
+    lite = open_lite(state / "datahub" / "lite.db", read_only=True)
     try:
         found = [u for u in lite.list_ids() if u.startswith("urn:li:incident:")]
         freshness_incidents = {u: lite.get(u, ["incidentInfo"])["incidentInfo"] for u in found}
@@ -169,7 +111,7 @@ def test_a_stale_input_is_logged_and_a_stale_port_raises_one_incident_resolved_b
         return int(re.search(r"quality scores: .*inventory\.listings (\d+)", text).group(1))
 
     assert listings_score(resolving) - listings_score(first) == 5, (first[-3000:], resolving[-3000:])
-    lite = open_lite(tmp_path / "state" / "datahub" / "lite.db", read_only=True)
+    lite = open_lite(state / "datahub" / "lite.db", read_only=True)
     try:
         scored = [u for u in lite.list_ids() if u.startswith("urn:li:dataProduct:") and lite.get(u, ["structuredProperties"])]
     finally:

@@ -12,16 +12,10 @@
 from __future__ import annotations
 
 import email
-import http.server
 import json
-import shutil
-import subprocess
-import sys
-import textwrap
-import threading
-from pathlib import Path
 
 import pytest
+from dag_runs import Webhook
 from fake_gms import FakeGMS
 
 from dataproducts.metadata import urns
@@ -30,97 +24,38 @@ from dataproducts.metadata.sinks import open_lite
 PRODUCT = "inventory.listings"
 DATE = "2026-11-03"
 
-RUN_ONE_DAG = textwrap.dedent(
-    """
-    import json, sys
-    from airflow.dag_processing.dagbag import DagBag
-    bag = DagBag(dag_folder=sys.argv[1])
-    assert not bag.import_errors, bag.import_errors
-    conf = {"business_date": sys.argv[3], **(json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})}
-    run = bag.dags[sys.argv[2]].test(run_conf=conf)
-    print("TASKS", json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
-    print("RUN_STATE", run.state)
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    with create_session() as session:
-        print("NOTE", json.dumps(session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one().note))
-    from airflow.models.asset import AssetEvent
-    with create_session() as session:
-        events = session.query(AssetEvent).filter_by(source_dag_id=run.dag_id, source_run_id=run.run_id).all()
-        print("EVENTS", json.dumps([e.extra for e in events]))
-    """
-)
-
-
-def _environment(home: Path, root: Path, state: Path) -> dict[str, str]:
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATAHUB__ENABLED": "False",
-        "AIRFLOW__OPENLINEAGE__DISABLED": "True",
-        "DATAPRODUCTS_HOME": str(root),
-        "DATAPRODUCTS_STATE_DIR": str(state),
-        "DATAPRODUCTS_DUCKDB_PATH": str(state / "warehouse.duckdb"),
-    }
-
-
-def _copy_project(compiled_repo: Path, root: Path) -> None:
-    for part in ("dags", "product_specs", "dbt"):
-        shutil.copytree(compiled_repo / part, root / part, ignore=shutil.ignore_patterns("logs", "run_results.json"))
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, compiled_repo):
-    """Done once per module: a migrated Airflow database and a warehouse with the landing data."""
-    base = tmp_path_factory.mktemp("product-run")
-    _copy_project(compiled_repo, base / "project")
-    run = _runner(_environment(base / "airflow", base / "project", base / "state"))
-    run([sys.executable, "-m", "airflow", "db", "migrate"])
-    run([sys.executable, "-m", "dataproducts.cli", "seed-landing"])
-    return base
+RUN_ONE_DAG = """
+conf = {"business_date": sys.argv[3], **json.loads(sys.argv[4])}
+run = bag.dags[sys.argv[2]].test(run_conf=conf)
+print("TASKS", json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
+print("RUN_STATE", run.state)
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+with create_session() as session:
+    print("NOTE", json.dumps(session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one().note))
+from airflow.models.asset import AssetEvent
+with create_session() as session:
+    events = session.query(AssetEvent).filter_by(source_dag_id=run.dag_id, source_run_id=run.run_id).all()
+    print("EVENTS", json.dumps([e.extra for e in events]))
+"""
 
 
 @pytest.fixture
-def runner(tmp_path, compiled_repo, prepared):
-    """A project copy (so its dbt can be broken), its own migrated Airflow database and warehouse."""
-    root, state, home = tmp_path / "project", tmp_path / "state", tmp_path / "airflow"
-    _copy_project(compiled_repo, root)
-    home.mkdir()
-    shutil.copy2(prepared / "airflow" / "airflow.db", home / "airflow.db")
-    state.mkdir()
-    shutil.copy2(prepared / "state" / "warehouse.duckdb", state / "warehouse.duckdb")
-    run = _runner(_environment(home, root, state))
+def runner(airflow_project):
+    """Runs the product's DAG for DATE in the test's own project copy (so its dbt can be broken),
+    Airflow database and warehouse (tests/dag_runs.py); returns the run's state."""
+    project = airflow_project
 
     def run_dag(extra_env=None, conf=None) -> str:
-        args = [sys.executable, "-c", RUN_ONE_DAG, str(root / "dags" / "inventory.py"), PRODUCT, DATE, json.dumps(conf or {})]
-        out = run(args, extra_env)
+        out = project.dag_script(RUN_ONE_DAG, PRODUCT, DATE, json.dumps(conf or {}), dags="inventory.py", extra_env=extra_env)
         run_dag.tasks = json.loads(out.rsplit("TASKS ", 1)[1].splitlines()[0])
         run_dag.output = out  # the tasks' logs included
         run_dag.note = json.loads(out.rsplit("NOTE ", 1)[1].splitlines()[0])
         run_dag.events = json.loads(out.rsplit("EVENTS ", 1)[1].splitlines()[0])  # the run's asset events' extras
         return out.rsplit("RUN_STATE", 1)[1].split()[0]
 
-    run_dag.root, run_dag.state, run_dag.cli = (
-        root,
-        state,
-        lambda *a, **kw: run([sys.executable, "-m", "dataproducts.cli", *a], **kw),
-    )
+    run_dag.root, run_dag.state, run_dag.cli = project.root, project.state, project.cli
     return run_dag
-
-
-def _runner(base_env):
-    import os
-
-    def run(args, extra_env=None, check=True):
-        env = {**os.environ, **base_env, **(extra_env or {})}
-        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{args[:3]} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done.stdout + done.stderr
-
-    return run
 
 
 def lite_aspects(state, urn: str) -> dict:
@@ -341,26 +276,16 @@ def test_a_failure_tells_the_owner_in_the_log_by_email_and_by_webhook(runner):
     from aiosmtpd.controller import Controller
 
     mails: list = []
-    posts: list = []
 
     class Inbox:
         async def handle_DATA(self, server, session, envelope):
             mails.append(envelope)
             return "250 OK"
 
-    class Webhook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
     smtp = Controller(Inbox(), hostname="127.0.0.1", port=_free_port())
     smtp.start()
-    web = http.server.HTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
+    web = Webhook()
+    posts = web.posts
     env = {
         "AIRFLOW_CONN_NOTIFY_SMTP": json.dumps(
             {
@@ -370,7 +295,7 @@ def test_a_failure_tells_the_owner_in_the_log_by_email_and_by_webhook(runner):
                 "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@example.com", "retry_limit": 1},
             }
         ),
-        "AIRFLOW_CONN_NOTIFY_HOOK": json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{web.server_port}/hooks/oncall"}),
+        "AIRFLOW_CONN_NOTIFY_HOOK": json.dumps({"conn_type": "http", "host": web.url("/hooks/oncall")}),
         "DATAPRODUCTS_NOTIFY_SMTP_CONN_ID": "notify_smtp",
         "DATAPRODUCTS_NOTIFY_WEBHOOK_CONN_ID": "notify_hook",
     }
@@ -381,7 +306,7 @@ def test_a_failure_tells_the_owner_in_the_log_by_email_and_by_webhook(runner):
         assert runner(extra_env=env) == "failed"
     finally:
         smtp.stop()
-        web.shutdown()
+        web.close()
     rerun = f"dataproducts rerun {PRODUCT} --business-date {DATE}"
     assert f"dataproducts: notifying inventory <inventory-team@example.com>: {PRODUCT} failed" in runner.output
     ((mail),) = mails
