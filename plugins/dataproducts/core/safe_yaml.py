@@ -329,12 +329,13 @@ class _PlainLoader(SafeLoader):  # type: ignore[misc,valid-type]  # SafeLoader i
     _any_first_char = tuple(SafeLoader.yaml_implicit_resolvers.get(None, ()))
 
     def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode and implicit[0]:
-            for tag, pattern in self._by_first_char.get(value[:1], ()) + self._any_first_char:
-                if pattern.match(value):
-                    return tag
+        if kind is yaml.ScalarNode:
+            if implicit[0]:  # plain: its text may say null, true, 3 or 2026-12-01
+                for tag, pattern in self._by_first_char.get(value[:1], ()) + self._any_first_char:
+                    if pattern.match(value):
+                        return tag
             return _STR
-        return super().resolve(kind, value, implicit)
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
     def descend_resolver(self, current_node, current_index):
         return None
