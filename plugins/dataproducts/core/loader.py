@@ -47,7 +47,7 @@ class Places:
     worked out from the document only when an error first asks (most specs never have one)."""
 
     def __init__(self, document: safe_yaml.Document):
-        self._document: Optional[safe_yaml.Document] = document
+        self._document: Optional[safe_yaml.Document] = document.without_data()
         self._by_field: dict[str, tuple[int, int]] = {}
 
     def get(self, path: str) -> Optional[tuple[int, int]]:

@@ -57,6 +57,10 @@ class Document:
             self._locate()
         return self._keys  # type: ignore[return-value]  # set by _locate
 
+    def without_data(self) -> Document:
+        """The places (or the text they come from) without the data, for keeping beside a spec."""
+        return Document(None, self._values, self._keys, self.text)
+
     def _locate(self) -> None:
         located = _parse_carefully(self.text or "")
         self._values, self._keys = located.values, located.keys

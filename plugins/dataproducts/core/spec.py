@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import importlib
 import re
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
@@ -90,8 +91,8 @@ class Schedule(_Strict):
 # a mesh repeats a few crons and time zones thousands of times: each distinct one is checked once
 @functools.lru_cache(maxsize=4096)
 def _is_cron(value: str) -> bool:
-    from croniter import croniter  # type: ignore[import-untyped]  # shipped with Airflow; lazily: keeps the core light
-
+    # croniter ships with Airflow and has no types; imported when first needed: keeps the core light
+    croniter = importlib.import_module("croniter").croniter
     return bool(croniter.is_valid(value))
 
 
