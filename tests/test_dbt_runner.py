@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 import subprocess
@@ -39,6 +40,11 @@ def rows_by_date(path) -> dict[str, tuple]:
         return {str(date): (rows, checksum) for date, rows, checksum in db.execute(query).fetchall()}
 
 
+def files_parsed(work_dir) -> int:
+    """How many project files dbt parsed in that run (0: everything came from partial-parse state)."""
+    return json.loads((work_dir / "target" / "perf_info.json").read_text())["parsed_path_count"]
+
+
 def test_rerunning_a_date_rewrites_exactly_that_date(warehouse, tmp_path, compiled_repo, caplog):
     project = Project(compiled_repo)
     caplog.set_level(logging.INFO)
@@ -47,9 +53,12 @@ def test_rerunning_a_date_rewrites_exactly_that_date(warehouse, tmp_path, compil
     assert {"business_date", "listing_id", "price_eur", "city"} <= set(first.columns["listings"])
     assert any("Completed successfully" in r.getMessage() for r in caplog.records), "dbt's log reaches our logger"
     after_first = rows_by_date(warehouse)
+    assert files_parsed(tmp_path / "run1") > 0
     build_listings(project, D3, tmp_path / "run2")
     assert rows_by_date(warehouse) == after_first
+    assert files_parsed(tmp_path / "run2") == 0, "the same date again: dbt reuses run1's partial-parse state"
     build_listings(project, D4, tmp_path / "run3")
+    assert files_parsed(tmp_path / "run3") > 0, "another date renders other configs: a full parse"
     after_other_date = rows_by_date(warehouse)
     assert set(after_other_date) == {"2026-11-03", "2026-11-04"}
     assert after_other_date["2026-11-03"] == after_first["2026-11-03"]

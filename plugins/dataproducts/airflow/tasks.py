@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,10 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
             )
             built = _built(business_date, result, contract.check_columns(spec, result.columns, adapter), work_dir)
             _hold_to_contract(built)
-            built = built.model_copy(update={"quality_results": _quality_results(adapter, spec, business_date, result)})
+            started = time.perf_counter()
+            quality_results = _quality_results(adapter, spec, business_date, result)
+            seconds = {**result.seconds, "quality": round(time.perf_counter() - started, 3)}
+            built = built.model_copy(update={"quality_results": quality_results, "seconds": seconds})
             _hold_to_quality_rules(built)
     except AirflowSkipException as skip:
         ti.xcom_push(key=OUTCOME_KEY, value=BuildOutcome(skipped=str(skip)).to_xcom())
@@ -102,6 +106,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         raise
     for table, rows in result.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
+    log.info("build phases (wall seconds): %s", ", ".join(f"{phase} {s:.2f}" for phase, s in built.seconds.items()))
     return built.to_xcom()
 
 

@@ -105,6 +105,7 @@ class BuildOutcome(_Part):
     quality_results: list[QualityCheckResult] = Field(default_factory=list)  # once the contract held
     failed: Optional[str] = None  # why the build failed (dbt's error, the broken contract or rules, ...)
     skipped: Optional[str] = None  # why the build built nothing (its inputs have not published the date)
+    seconds: dict[str, float] = Field(default_factory=dict)  # wall seconds per phase (dbt import, parse, build, ...)
 
     @property
     def business_date_iso(self) -> Optional[str]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +52,7 @@ class BuildResult:
     nodes: list[NodeResult] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)  # output table -> rows for the business date
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # output table -> column -> warehouse type
+    seconds: dict[str, float] = field(default_factory=dict)  # phase (import, parse, build, grants, inspect) -> wall seconds
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -112,11 +116,53 @@ def invoke(args: list[str], logger: logging.Logger = log, manifest: Any = None):
 
 
 def parse(project: Project, dbt_project: str, work_dir: Path, variables: str, logger: logging.Logger = log) -> Any:
-    """The project parsed once per product run: build, grants and inspection reuse it."""
+    """The project parsed once per product run (build, grants and inspection reuse it), partially
+    where dbt can: the partial-parse state that the last run of this project with the same vars
+    left is copied into this run's target path first, so dbt re-reads only what changed since.
+    The vars are part of the key because dbt renders them into configs at parse time (a test's
+    `where: business_date = ...`); dbt itself throws the state away when the project, the profile
+    or its version changed, and parses everything."""
+    shared = parse_state_path(project, dbt_project, variables)
+    own = work_dir / "target" / PARTIAL_PARSE_FILE
+    own.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copyfile(shared, own)
     result = invoke(dbt_args(project, "parse", dbt_project, work_dir, ["--vars", variables]), logger)
     if not result.success or result.result is None:
         raise DbtFailed(f"dbt could not parse {dbt_project}: {result.exception or 'see the dbt log above'}")
+    _keep_parse_state(own, shared)
     return result.result
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+PARSE_STATES_KEPT = 8  # per dbt project and target: the latest business dates' states
+
+
+def parse_state_path(project: Project, dbt_project: str, variables: str) -> Path:
+    """Where runs of a dbt project with these vars keep dbt's partial-parse state."""
+    key = hashlib.sha256(variables.encode()).hexdigest()[:16]
+    return project.state_dir / "dbt_parse" / dbt_project / project.dbt_target / f"{key}.msgpack"
+
+
+def _keep_parse_state(own: Path, shared: Path) -> None:
+    """This run's partial-parse state replaces the shared one whole (concurrent runs each write a
+    complete file, the last one wins); only the most recently used states are kept."""
+    if not own.is_file():
+        return
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    staging = shared.with_name(f".{shared.name}.{os.getpid()}")
+    shutil.copyfile(own, staging)
+    os.replace(staging, shared)
+    states = sorted(shared.parent.glob("*.msgpack"), key=_modified, reverse=True)
+    for stale in states[PARSE_STATES_KEPT:]:
+        stale.unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # another run's clean-up got there first
+        return 0.0
 
 
 def build(
@@ -134,11 +180,15 @@ def build(
     recreating the tables, so only this date's rows remain); then the output tables' SELECT grants
     (on a warehouse with roles), their rows for the date and their columns. Run it inside `as_role`."""
     warehouse_env(project)
+    timer = PhaseTimer()
     variables = json.dumps({"business_date": business_date.isoformat()})
-    manifest = parse(project, dbt_project, work_dir, variables, logger)
+    with timer("import"):
+        import dbt.cli.main  # noqa: F401  (dbt's import, timed on its own)
+    with timer("parse"):
+        manifest = parse(project, dbt_project, work_dir, variables, logger)
     extra = [*selection_args(select), "--vars", variables, *(["--full-refresh"] if full_refresh else [])]
-    args = dbt_args(project, "build", dbt_project, work_dir, extra)
-    result = invoke(args, logger, manifest)
+    with timer("build"):
+        result = invoke(dbt_args(project, "build", dbt_project, work_dir, extra), logger, manifest)
     outcome = _build_result(result)
     if result.exception is not None:
         raise DbtFailed(f"dbt could not run: {result.exception}")
@@ -148,9 +198,26 @@ def build(
             f"dbt build failed for {' '.join(select)} ({business_date}): {details}", outcome.nodes, outcome.invocation_id
         )
     if grants:
-        grant_select(project, dbt_project, work_dir, grants, logger, manifest)
-    counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger, manifest)
-    return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns)
+        with timer("grants"):
+            grant_select(project, dbt_project, work_dir, grants, logger, manifest)
+    with timer("inspect"):
+        counts, columns = inspect_outputs(project, dbt_project, work_dir, output_tables, business_date, logger, manifest)
+    return BuildResult(outcome.invocation_id, True, outcome.nodes, counts, columns, timer.seconds)
+
+
+class PhaseTimer:
+    """Wall seconds per named phase of a run (`with timer("parse"): ...`)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 3)
 
 
 def selection_args(select: Sequence[str]) -> list[str]:
