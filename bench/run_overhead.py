@@ -31,7 +31,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import time
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
@@ -47,12 +46,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def instant(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
-def seconds_between(start: str | None, end: str | None) -> float:
-    return (instant(end) - instant(start)).total_seconds() if start and end else float("nan")
+def seconds_between(start, end) -> float:
+    """Seconds between two instants (datetimes, or ISO strings as the plain REST answers hold)."""
+    if not start or not end:
+        return float("nan")
+    start, end = (datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) else v for v in (start, end))
+    return (end - start).total_seconds()
 
 
 def copy_example(root: Path) -> None:
@@ -62,13 +61,12 @@ def copy_example(root: Path) -> None:
 
 def wait_idle(api, products: set[str], since: str, timeout: float = 600) -> None:
     from dataproducts.ops.airflow_api import ACTIVE_STATES
+    from dataproducts.ops.waiting import wait_for_runs
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(r["state"] in ACTIVE_STATES for p in products for r in api.runs_since(p, since)):
-            return
-        time.sleep(1)
-    raise TimeoutError(f"runs still active after {timeout:.0f} s")
+    def idle(runs) -> bool:
+        return not any(r.state in ACTIVE_STATES for rs in runs.values() for r in rs)
+
+    wait_for_runs(api, products, since, idle, timeout, lambda: "the product and its consumers to finish")
 
 
 def split(api, product: str, run_id: str) -> dict[str, float]:

@@ -416,7 +416,8 @@ def test_a_backfill_of_three_dates_rebuilds_each_date_downstream_in_order_once_e
 def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
     """Last, for it changes the mesh (and puts it back): a team renames a product (its spec file
     and id) and another team starts a domain with `dataproducts new` alone. Airflow retires the old
-    DAG without an import error, the renamed product and the new domain's product run from their
+    DAG without an import error (its DAG id stays, retired: a run of it still queued ends failed,
+    saying the spec was deleted), the renamed product and the new domain's product run from their
     inputs' events, and the rest of the mesh runs on."""
     mesh, airflow, _, warehouse, _ = mesh_run
     api, root = airflow.api, airflow.project.root
@@ -425,8 +426,11 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
         root / "product_specs/advertising/promotion_picks.yaml",
     )
     text = old.read_text()
+    candidates = "advertising.promotion_candidates"
+    api.set_paused(candidates, True)  # its run stays queued while the spec goes away
+    queued = api.trigger(candidates, partition_key="2026-11-12")
     try:
-        new.write_text(text.replace("id: advertising.promotion_candidates", "id: advertising.promotion_picks"))
+        new.write_text(text.replace(f"id: {candidates}", "id: advertising.promotion_picks"))
         old.unlink()
         created = subprocess.run(
             [sys.executable, "-m", "dataproducts.cli", "--root", str(root), "new", "marketing.lead_scores",
@@ -436,16 +440,29 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
         assert created.returncode == 0, created.stdout + created.stderr
         changed = load_mesh(airflow.project)
         assert {"advertising.promotion_picks", "marketing.lead_scores"} <= set(changed.products) and not changed.broken
-        wanted = ("advertising.promotion_candidates", "advertising.promotion_picks", "marketing.lead_scores")
-        retired = {(gone, "active", "active") for gone in ("stale", "absent")}
 
-        def states() -> tuple[str, ...]:
-            return tuple(_dag_state(api, d) for d in wanted)
+        def retired() -> Optional[bool]:
+            dag = api.dag(candidates)
+            retired = "retired-spec" in {t.name for t in dag.tags} and not dag.is_stale
+            renamed = all(_dag_state(api, d) == "active" for d in ("advertising.promotion_picks", "marketing.lead_scores"))
+            return True if retired and renamed else None
 
-        wait_until(
-            lambda: now if (now := states()) in retired else None, 300, lambda: f"Airflow to retire {wanted[0]}: {states()}"
+        wait_until(retired, 300, lambda: f"Airflow to retire {candidates} and add the renamed and the new product")
+        assert api.dag(candidates).description.startswith(
+            "RETIRED: product_specs/advertising/promotion_candidates.yaml was deleted on "
         )
         assert api.import_errors() == []
+
+        api.unpause(candidates)  # the queued run of the deleted spec ends failed, saying why
+        wait_until(
+            lambda: True if _run_state(api, candidates, queued) == "failed" else None,
+            180,
+            lambda: f"the queued run of the deleted {candidates} to fail: {_run_state(api, candidates, queued)}",
+        )
+        states = {ti["task_id"]: ti["state"] for ti in _task_instances(api, candidates, queued)}
+        assert states["build"] == "failed" and states["publish"] == "upstream_failed", states
+        log = str(api.get(f"/api/v2/dags/{candidates}/dagRuns/{queued}/taskInstances/build/logs/1", full_content="true"))
+        assert f"the spec product_specs/advertising/promotion_candidates.yaml of {candidates} was deleted on " in log, log[-2000:]
 
         date, since = "2026-11-12", now_iso()
         for root_product in ("inventory.listings", "user_behaviour.listing_engagement"):
@@ -454,8 +471,7 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
         expect = {(p, date) for p in ("inventory.listings", "user_behaviour.listing_engagement", *followers)}
         runs = runs_of_dates(api, changed, since, expect, timeout=900)
         assert all(r.state == "success" for r in runs), [(r.product_id, r.state) for r in runs]
-        if _dag_state(api, "advertising.promotion_candidates") == "stale":
-            assert api.runs_since("advertising.promotion_candidates", since) == [], "the retired DAG runs no more"
+        assert api.runs_since(candidates, since) == [], "the retired DAG starts no runs of its own"
         with duckdb.connect(str(warehouse), read_only=True) as db:
             assert db.execute("select count(*) from marketing.lead_scores where business_date = ?", [date]).fetchone()[0] == 1
     finally:  # the session's other tests share this repository
@@ -464,6 +480,14 @@ def test_a_spec_renamed_and_a_new_domain_while_airflow_runs(mesh_run):
         for path in ("product_specs/marketing", "dbt/marketing"):
             shutil.rmtree(root / path, ignore_errors=True)
         (root / "dags/marketing.py").unlink(missing_ok=True)
+
+
+def _run_state(api, dag_id: str, run_id: str) -> str:
+    return str(api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+
+def _task_instances(api, dag_id: str, run_id: str) -> list[dict]:
+    return api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
 
 def _dag_state(api, dag_id: str) -> str:
