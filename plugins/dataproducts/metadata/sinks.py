@@ -315,6 +315,7 @@ class LiteSink:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lite: Any = None
+        self._written: set[str] = set()  # entity URNs this sink wrote, whose browse paths close() updates
 
     def describe(self) -> str:
         return f"DataHub Lite {self.path}"
@@ -339,13 +340,28 @@ class LiteSink:
             if not isinstance(mcp, MetadataChangeProposalWrapper):
                 raise SinkError(f"DataHub Lite only stores aspect upserts it can decode, not {type(mcp).__name__}")
             self._lite.write(mcp)
+            self._written.add(str(mcp.entityUrn))
 
     def close(self) -> None:
         if self._lite is not None:
             try:
-                self._lite.close()
+                self._index_written()
             finally:
+                self._lite._close_connection()
                 self._lite = None
+                self._written = set()
+
+    def _index_written(self) -> None:
+        """The browse paths (`datahub lite ls`) of the entities written, as DataHub Lite's reindex
+        gives them. Lite's own close() runs reindex over the whole store: every aspect of every
+        entity decoded again, seconds per run once the store holds a few hundred aspects, and
+        growing with every run. write() already keeps each aspect's own edges, so only the
+        entity-level ones (global_post_update_hook) are added here, for what this sink wrote.
+        tests/test_outbox.py checks that the index equals a full reindex."""
+        for urn in sorted(self._written):
+            aspects = {name: value for name, value in (self._lite.get(urn, None, typed=True) or {}).items() if name != "urn"}
+            self._lite.global_post_update_hook(urn, aspects)
+        self._lite._commit()
 
 
 def default_sink(state_dir: Path | str) -> LiteSink:
