@@ -40,27 +40,36 @@ def cmd_new(project: Project, args) -> int:
     if existing:
         print(f"new: would overwrite {', '.join(existing)}; nothing written", file=sys.stderr)
         return 1
-    for path, text in scaffold.files.items():
-        target = project.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        print(f"wrote {path}")
     domain = args.product_id.split(".", 1)[0]
-    if not args.no_compile and _parse_dbt_project(project, domain) != 0:
+    # The spec and the domain's DAG file come last, once the dbt project is compiled: Airflow,
+    # parsing at any moment, never sees the product before it can build (a broken-spec DAG).
+    visible_to_airflow = [path for path in scaffold.files if path.startswith(("dags/", "product_specs/"))]
+    _write(project, {path: text for path, text in scaffold.files.items() if path not in visible_to_airflow})
+    compiled = args.no_compile or _compile(project, domain)
+    _write(project, {path: scaffold.files[path] for path in sorted(visible_to_airflow)})
+    if not compiled:
         return 1
     print(f"next: edit the model and the spec's contract together, then `dataproducts validate` and "
           f"`dataproducts build {args.product_id} --business-date YYYY-MM-DD`")  # fmt: skip
     return 0
 
 
-def _parse_dbt_project(project: Project, name: str) -> int:
+def _write(project: Project, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        target = project.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {path}")
+
+
+def _compile(project: Project, name: str) -> bool:
+    from dataproducts.cli.warehouse import compile_project
     from dataproducts.dbt import runner as dbt_runner
 
     dbt_runner.warehouse_env(project)
-    project_dir = project.dbt_project_dir(name)
-    result = dbt_runner.invoke(dbt_runner.dbt_args(project, "parse", name, project_dir, []))
-    print(f"dbt parse {name}: {'ok' if result.success else 'FAILED'}")
-    return 0 if result.success else 1
+    compiled = compile_project(project, name)
+    print(f"dbt parse {name}: {'ok' if compiled else 'FAILED'}")
+    return compiled
 
 
 def cmd_build(project: Project, args) -> int:
