@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pendulum
 
 from dataproducts.airflow import freshness_watch
 from dataproducts.airflow.params import FULL_REFRESH
-from dataproducts.core import contract, naming, quality, readiness, warehouse_access
+from dataproducts.core import contract, naming, quality, readiness
 from dataproducts.core.business_date import CONF_KEY, partition_key, resolve_business_date
 from dataproducts.core.errors import SpecErrors
 from dataproducts.core.loader import load_spec_file
@@ -30,7 +29,7 @@ from dataproducts.core.run_outcome import (
     QualityCheckResult,
 )
 from dataproducts.core.spec import DataProductSpec
-from dataproducts.dbt import quality_checks
+from dataproducts.dbt import product_build
 from dataproducts.dbt import runner as dbt_runner
 
 log = logging.getLogger("dataproducts.run")
@@ -74,27 +73,16 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
         log.info("%s builds business date %s (from %s)", product_id, business_date, reason)
         freshness_watch.log_stale_inputs(spec, lambda producer: load_product(project, producer))
         _check_inputs_published(spec, context, business_date)
-        role, grants = _warehouse_access(project, spec)
-        adapter = _adapter(project, spec)
-        with dbt_runner.as_role(role, spec.domain):
-            result = dbt_runner.build(
-                project,
-                spec.transform.dbt.project,
-                list(spec.transform.dbt.select),
-                business_date,
-                work_dir,
-                [p.table_name for p in spec.output_ports],
-                log,
-                full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH)),
-                grants=grants,
-            )
-            built = _built(business_date, result, contract.check_columns(spec, result.columns, adapter), work_dir)
-            _hold_to_contract(built)
-            started = time.perf_counter()
-            quality_results = _quality_results(adapter, spec, business_date, result)
-            seconds = {**result.seconds, "quality": round(time.perf_counter() - started, 3)}
-            built = built.model_copy(update={"quality_results": quality_results, "seconds": seconds})
-            _hold_to_quality_rules(built)
+        built = _built(
+            business_date,
+            product_build.build_product(
+                project, spec, business_date, work_dir, log, full_refresh=bool((context.get("params") or {}).get(FULL_REFRESH))
+            ),
+            work_dir,
+        )
+        _hold_to_contract(built)
+        _log_quality(built.quality_results)
+        _hold_to_quality_rules(built)
     except AirflowSkipException as skip:
         ti.xcom_push(key=OUTCOME_KEY, value=BuildOutcome(skipped=str(skip)).to_xcom())
         raise
@@ -104,7 +92,7 @@ def run_build(product_id: str, project_root: str) -> dict[str, Any]:
     except Exception as exc:
         ti.xcom_push(key=OUTCOME_KEY, value=_failure(exc, business_date, work_dir).to_xcom())
         raise
-    for table, rows in result.row_counts.items():
+    for table, rows in built.row_counts.items():
         log.info("%s: %s rows for %s", table, rows, business_date)
     log.info("build phases (wall seconds): %s", ", ".join(f"{phase} {s:.2f}" for phase, s in built.seconds.items()))
     return built.to_xcom()
@@ -116,17 +104,9 @@ def _hold_to_contract(built: BuildOutcome) -> None:
         raise contract.ContractBroken([c.message for c in failed])
 
 
-def _quality_results(
-    adapter: str, spec: DataProductSpec, business_date, result: dbt_runner.BuildResult
-) -> list[QualityCheckResult]:
-    """Every quality rule measured on the date's rows, once the contract held; failures logged as warnings."""
-    results = [
-        QualityCheckResult.model_validate(r.as_dict())
-        for r in quality_checks.evaluate(adapter, spec, business_date, result.columns)
-    ]
+def _log_quality(results: list[QualityCheckResult]) -> None:
     for r in results:
         log.log(logging.INFO if r.passed else logging.WARNING, "%s", r.message)
-    return results
 
 
 def _hold_to_quality_rules(built: BuildOutcome) -> None:
@@ -136,23 +116,8 @@ def _hold_to_quality_rules(built: BuildOutcome) -> None:
         raise quality.QualityFailed([r.message for r in blocking])
 
 
-def _warehouse_access(project: Project, spec: DataProductSpec) -> tuple[str | None, list[warehouse_access.TableGrant]]:
-    """On a warehouse with roles: the domain's role dbt runs as, and the grants of its outputs."""
-    prefix = project.warehouse_role_prefix
-    if prefix is None:
-        return None, []
-    return warehouse_access.domain_role(prefix, spec.domain), warehouse_access.output_grants(spec, prefix)
-
-
-def _adapter(project: Project, spec: DataProductSpec) -> str:
-    """The dbt adapter the domain's project was compiled for ('duckdb', 'postgres')."""
-    from dataproducts.core.manifest import load_manifest
-
-    manifest = load_manifest(project.manifest_path(spec.transform.dbt.project))
-    return manifest.adapter_type if manifest else ""
-
-
-def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.ContractCheck], work_dir: Path) -> BuildOutcome:
+def _built(business_date, build: product_build.ProductBuild, work_dir: Path) -> BuildOutcome:
+    result = build.result
     return BuildOutcome(
         business_date=business_date,
         dbt_target_path=str(work_dir / "target"),
@@ -164,8 +129,10 @@ def _built(business_date, result: dbt_runner.BuildResult, checks: list[contract.
             ContractCheckResult(
                 unique_id=c.unique_id, table=naming.split_table_ref(c.table)[1], passed=c.passed, message=c.message
             )
-            for c in checks
+            for c in build.contract_checks
         ],
+        quality_results=build.quality_results,
+        seconds=build.seconds,
     )
 
 

@@ -75,9 +75,9 @@ def _compile(project: Project, name: str) -> bool:
 def cmd_build(project: Project, args) -> int:
     import logging
 
-    from dataproducts.core import contract, warehouse_access
     from dataproducts.core.business_date import BusinessDateError, parse_business_date
-    from dataproducts.dbt import runner as dbt_runner
+    from dataproducts.dbt.product_build import build_product
+    from dataproducts.dbt.runner import DbtFailed
 
     mesh = mesh_knowing(project, args.product_id, valid=True)
     if mesh is None:
@@ -92,42 +92,24 @@ def cmd_build(project: Project, args) -> int:
     if not logger.handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     work_dir = project.state_dir / "builds" / args.product_id / date.isoformat()
-    prefix = project.warehouse_role_prefix
-    role = warehouse_access.domain_role(prefix, spec.domain) if prefix is not None else None
     try:
-        with dbt_runner.as_role(role, spec.domain):
-            result = dbt_runner.build(
-                project,
-                spec.transform.dbt.project,
-                list(spec.transform.dbt.select),
-                date,
-                work_dir,
-                [p.table_name for p in spec.output_ports],
-                logger,
-                full_refresh=args.full_refresh,
-            )
-    except dbt_runner.DbtFailed as exc:
+        built = build_product(project, spec, date, work_dir, logger, full_refresh=args.full_refresh)
+    except DbtFailed as exc:
         print(f"build FAILED: {exc}", file=sys.stderr)
         return 1
-    broken = [c for c in contract.check_columns(spec, result.columns) if not c.passed]
-    rows = ", ".join(f"{table}={count}" for table, count in result.row_counts.items())
+    rows = ", ".join(f"{table}={count}" for table, count in built.result.row_counts.items())
     print(f"built {args.product_id} for {date}: {rows} rows")
-    for check in broken:
-        print(f"CONTRACT BROKEN: {check.message}", file=sys.stderr)
-    if broken:
+    for check in built.contract_checks:
+        if not check.passed:
+            print(f"CONTRACT BROKEN: {check.message}", file=sys.stderr)
+    if not built.contract_held:
         return 1
-    with dbt_runner.as_role(role, spec.domain):
-        return _quality_report(project, spec, date, result.columns)
+    return _quality_report(built.quality_results)
 
 
-def _quality_report(project: Project, spec, date, columns: dict[str, dict[str, str]]) -> int:
-    """The ports' quality rules on the built date, as the build task measures them: 1 when one of
+def _quality_report(results) -> int:
+    """The ports' quality rules on the built date, as the build task measured them: 1 when one of
     severity error failed (the task would not publish)."""
-    from dataproducts.core.manifest import load_manifest
-    from dataproducts.dbt import quality_checks
-
-    manifest = load_manifest(project.manifest_path(spec.transform.dbt.project))
-    results = quality_checks.evaluate(manifest.adapter_type if manifest else "", spec, date, columns)
     for result in results:
         label = "quality" if result.passed else "QUALITY FAILED" if result.blocks else "quality warning"
         print(f"{label}: {result.message}", file=sys.stderr)

@@ -87,10 +87,6 @@ class QualityCheckResult(_Part):
     def warns(self) -> bool:
         return not self.passed and self.severity == Severity.warn.value
 
-    def as_dict(self) -> dict[str, Any]:
-        """The result as plain JSON, as the build outcome's XCom holds it."""
-        return self.model_dump(mode="json")
-
 
 class BuildOutcome(_Part):
     """The build task's outcome: built (no `failed`, no `skipped`), failed or skipped."""
