@@ -7,6 +7,7 @@ test that needs one product alone pauses the others (a paused DAG queues no asse
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from datetime import datetime
@@ -105,12 +106,26 @@ def stack(celery_stack):
     mp.undo()
 
 
-def test_a_worker_killed_mid_build_is_retried_and_publishes_once(stack):
-    api, since, run_id, ti = build_alone(stack, LISTINGS, running_for=4)
-    victim = worker_running(stack.stack, ti.pid)
-    stack.stack.crash(victim)  # SIGKILL to the worker and everything it started; it is started again
+@contextlib.contextmanager
+def slow_model(stack, seconds: int):
+    """inventory.listings' model waits `seconds` in the warehouse before it builds, so a fault
+    injected a few seconds into its build always meets dbt at work (a rebuild of a date dbt has
+    parsed before takes about as long as the injection waits)."""
+    model = stack.project.root / "dbt" / "inventory" / "models" / "listings" / "listings.sql"
+    text = model.read_text()
+    model.write_text(f'{{{{ config(pre_hook=["select pg_sleep({int(seconds)})"]) }}}}\n{text}')
+    try:
+        yield
+    finally:
+        model.write_text(text)
 
-    assert wait_for_run(api, LISTINGS, run_id) == "success"
+
+def test_a_worker_killed_mid_build_is_retried_and_publishes_once(stack):
+    with slow_model(stack, 20):
+        api, since, run_id, ti = build_alone(stack, LISTINGS, running_for=4)
+        victim = worker_running(stack.stack, ti.pid)
+        stack.stack.crash(victim)  # SIGKILL to the worker and everything it started; it is started again
+        assert wait_for_run(api, LISTINGS, run_id) == "success"
     build = task_instance(api, LISTINGS, run_id, "build")
     assert build.try_number == 2, "the killed try is failed by the heartbeat timeout and retried once"
     published_once_with_the_right_rows(api, stack, LISTINGS, run_id, since)
@@ -190,17 +205,17 @@ def terminate_backends(stack, database: str) -> int:
 
 
 def test_the_warehouse_down_for_a_minute_fails_builds_clearly_publishes_nothing_partial_then_completes(stack):
-    api, since, run_id, _ = build_alone(stack, LISTINGS, running_for=3)
-    stack.warehouse_proxy.down()  # open connections cut mid-transaction, new ones refused
-    try:
-        time.sleep(60)
-        assert events_since(api, LISTINGS, since) == [], "nothing is published while the warehouse is down"
-        assert task_instance(api, LISTINGS, run_id, "build").try_number >= 2, "the build failed and is retried"
-    finally:
-        stack.warehouse_proxy.up()
-    back = now_iso()
-
-    assert wait_for_run(api, LISTINGS, run_id) == "success"
+    with slow_model(stack, 20):
+        api, since, run_id, _ = build_alone(stack, LISTINGS, running_for=3)
+        stack.warehouse_proxy.down()  # open connections cut mid-transaction, new ones refused
+        try:
+            time.sleep(60)
+            assert events_since(api, LISTINGS, since) == [], "nothing is published while the warehouse is down"
+            assert task_instance(api, LISTINGS, run_id, "build").try_number >= 2, "the build failed and is retried"
+        finally:
+            stack.warehouse_proxy.up()
+        back = now_iso()
+        assert wait_for_run(api, LISTINGS, run_id) == "success"
     first_try = task_log(api, LISTINGS, run_id, "build", 1)
     assert re.search(r"(?i)connection refused|server closed the connection|could not connect|connection to server", first_try), (
         first_try[-3000:]
