@@ -16,6 +16,14 @@ DAG_FACTORY_TAG = "dagfactory"  # dag-factory tags every DAG it makes
 DAG_FACTORY_DOCS = "\n## YML DAG\n"  # and appends its YAML to the DAG's docs
 
 
+def schedule_text(timetable) -> str:
+    """The timetable with its assets; the plugin's own hybrid timetable has no telling repr, so its
+    serialized form (cron and asset condition) stands for it."""
+    if type(timetable).__name__ == "PartitionedAssetOrCronTimetable":
+        return "PartitionedAssetOrCronTimetable" + json.dumps(timetable.serialize(), sort_keys=True, default=str)
+    return repr(timetable)
+
+
 def dag_line(dag) -> str:
     doc = dag.doc_md or ""
     if DAG_FACTORY_DOCS in doc:
@@ -40,7 +48,7 @@ def dag_line(dag) -> str:
     return json.dumps(
         {
             "dag_id": dag.dag_id,
-            "schedule": repr(dag.timetable),
+            "schedule": schedule_text(dag.timetable),
             "tags": sorted(set(dag.tags) - {DAG_FACTORY_TAG}),
             "owner_links": dict(dag.owner_links or {}),
             "description": dag.description,

@@ -76,6 +76,18 @@ def _schedule(item):
         return _cron(item)
     assets = [_asset(a) for a in item["assets"]]
     condition = AssetAny(*assets) if item["trigger"] == "any" else AssetAll(*assets)
+    if item.get("cron"):  # the plugin's own timetable, as the platform registers it
+        from airflow.timetables.trigger import CronPartitionTimetable as CoreCron
+        from dataproducts.airflow.schedules import PartitionedAssetOrCronTimetable
+
+        cron = CoreCron(
+            item["cron"],
+            timezone=item["timezone"],
+            run_offset=item["run_offset"],
+            key_format=item["key_format"],
+            run_immediately=datetime.timedelta(seconds=item["run_immediately_s"]),
+        )
+        return PartitionedAssetOrCronTimetable(cron=cron, assets=condition)
     return PartitionedAssetTimetable(assets=condition)  # the identity mapper by default
 
 
@@ -141,7 +153,14 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, PartitionedAssetTimetable
 
 from bench_callables import build, emit_metadata, publish
-'''
+{hybrid_imports}'''
+
+# A product with a cron and inputs has the plugin's own timetable (registered by the plugin, as any
+# custom timetable must be): the peers import it as a team writing these DAGs by hand would.
+HYBRID_IMPORTS = (
+    "from airflow.timetables.trigger import CronPartitionTimetable as CoreCronPartitionTimetable\n"
+    "from dataproducts.airflow.schedules import PartitionedAssetOrCronTimetable\n"
+)
 
 SDK_CLASSES = ("Asset", "AssetAll", "AssetAny", "CronPartitionTimetable", "IdentityMapper", "PartitionedAssetTimetable")
 
@@ -205,10 +224,41 @@ def _task_order(dag) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+def _kind(value: Any) -> str:
+    """The SDK class a value stands for: the core timetable under the hybrid one holds Airflow's
+    serialized assets (SerializedAsset, SerializedAssetAny, ...), the SDK's are plain."""
+    return type(value).__name__.removeprefix("Serialized")
+
+
+def _hybrid(schedule: Any) -> bool:
+    from dataproducts.airflow.schedules import PartitionedAssetOrCronTimetable
+
+    return isinstance(schedule, PartitionedAssetOrCronTimetable)
+
+
+def _hybrid_imports(dags: list[dict[str, Any]]) -> str:
+    return HYBRID_IMPORTS if any(_hybrid(d["schedule"]) for d in dags) else ""
+
+
+def _core_cron(cron: Any) -> tuple[str, dict[str, Any]]:
+    """The hybrid timetable's cron (Airflow's core CronPartitionTimetable): its expression and arguments."""
+    data = cron.serialize()
+    arguments = {k: data[k] for k in ("timezone", "run_offset", "key_format")}
+    return data["expression"], {**arguments, "run_immediately": dt.timedelta(seconds=data["run_immediately"])}
+
+
 def python_literal(value: Any) -> str:
     """Python source for the values a DAG holds (SDK assets and timetables included)."""
     from airflow.sdk import Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, PartitionedAssetTimetable
 
+    if _hybrid(value):
+        expression, arguments = _core_cron(value.cron)
+        cron = (
+            f"CoreCronPartitionTimetable({expression!r}, "
+            + ", ".join(f"{k}={python_literal(v)}" for k, v in arguments.items())
+            + ")"
+        )
+        return f"PartitionedAssetOrCronTimetable(cron={cron}, assets={python_literal(value.asset_condition)})"
     if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
     if isinstance(value, dt.timedelta):
@@ -217,10 +267,10 @@ def python_literal(value: Any) -> str:
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, Asset):
+    if isinstance(value, Asset) or _kind(value) == "Asset":
         return f"Asset(name={value.name!r}, uri={value.uri!r}, group={value.group!r}, extra={python_literal(value.extra)})"
-    if isinstance(value, (AssetAll, AssetAny)):
-        return f"{type(value).__name__}(" + ", ".join(python_literal(o) for o in value.objects) + ")"
+    if isinstance(value, (AssetAll, AssetAny)) or _kind(value) in ("AssetAll", "AssetAny"):
+        return f"{_kind(value)}(" + ", ".join(python_literal(o) for o in value.objects) + ")"
     if isinstance(value, PartitionedAssetTimetable) and _identity_only(value):
         return f"PartitionedAssetTimetable(assets={python_literal(value.asset_condition)}, default_partition_mapper=IdentityMapper())"
     if isinstance(value, CronPartitionTimetable):
@@ -277,10 +327,14 @@ def write_hand_written(dags: list[dict[str, Any]], by_domain: dict[str, list[dic
     one_per_dag.mkdir(parents=True)
     per_domain.mkdir(parents=True)
     for d in dags:
-        (one_per_dag / f"{d['dag_id']}.py").write_text(HAND_HEADER.format(what=d["dag_id"]) + hand_written_dag(d, "dag"))
+        (one_per_dag / f"{d['dag_id']}.py").write_text(
+            HAND_HEADER.format(what=d["dag_id"], hybrid_imports=_hybrid_imports([d])) + hand_written_dag(d, "dag")
+        )
     for domain, items in by_domain.items():
         body = "".join(hand_written_dag(d, d["dag_id"].replace(".", "__")) for d in items)
-        (per_domain / f"{domain}.py").write_text(HAND_HEADER.format(what=f"the {len(items)} DAGs of {domain}") + body)
+        (per_domain / f"{domain}.py").write_text(
+            HAND_HEADER.format(what=f"the {len(items)} DAGs of {domain}", hybrid_imports=_hybrid_imports(items)) + body
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,13 +345,24 @@ def write_hand_written(dags: list[dict[str, Any]], by_domain: dict[str, list[dic
 def dag_factory_object(value: Any) -> Any:
     from airflow.sdk import Asset, AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
 
+    if _hybrid(value):
+        expression, arguments = _core_cron(value.cron)
+        return {
+            "__type__": "dataproducts.airflow.schedules.PartitionedAssetOrCronTimetable",
+            "cron": {
+                "__type__": "airflow.timetables.trigger.CronPartitionTimetable",
+                "__args__": [expression],
+                **{k: dag_factory_object(v) for k, v in arguments.items()},
+            },
+            "assets": dag_factory_object(value.asset_condition),
+        }
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dt.timedelta):
         return {"__type__": "datetime.timedelta", "seconds": value.total_seconds()}
     if isinstance(value, list):
         return [dag_factory_object(v) for v in value]
-    if isinstance(value, Asset):
+    if isinstance(value, Asset) or _kind(value) == "Asset":
         return {
             "__type__": "airflow.sdk.Asset",
             "name": value.name,
@@ -305,8 +370,8 @@ def dag_factory_object(value: Any) -> Any:
             "group": value.group,
             "extra": dict(value.extra),
         }
-    if isinstance(value, (AssetAll, AssetAny)):
-        return {"__type__": f"airflow.sdk.{type(value).__name__}", "__args__": [dag_factory_object(o) for o in value.objects]}
+    if isinstance(value, (AssetAll, AssetAny)) or _kind(value) in ("AssetAll", "AssetAny"):
+        return {"__type__": f"airflow.sdk.{_kind(value)}", "__args__": [dag_factory_object(o) for o in value.objects]}
     if isinstance(value, PartitionedAssetTimetable) and _identity_only(value):
         return {
             "__type__": "airflow.sdk.PartitionedAssetTimetable",
@@ -361,10 +426,15 @@ def dag_factory_config(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def naive_schedule(schedule: Any) -> Any:
-    from airflow.sdk import AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
+    from airflow.sdk import CronPartitionTimetable, PartitionedAssetTimetable
 
     if schedule is None:
         return None
+    if _hybrid(schedule):
+        expression, arguments = _core_cron(schedule.cron)
+        run_immediately = arguments.pop("run_immediately")
+        cron = {**arguments, "cron": expression, "run_immediately_s": run_immediately.total_seconds()}
+        return {**cron, **_naive_assets(schedule.asset_condition)}
     if isinstance(schedule, CronPartitionTimetable):
         return {
             "cron": schedule.expression,
@@ -374,13 +444,17 @@ def naive_schedule(schedule: Any) -> Any:
             "run_immediately_s": schedule.run_immediately.total_seconds(),
         }
     if isinstance(schedule, PartitionedAssetTimetable) and _identity_only(schedule):
-        condition = schedule.asset_condition
-        if isinstance(condition, (AssetAll, AssetAny)):
-            return {
-                "trigger": "any" if isinstance(condition, AssetAny) else "all",
-                "assets": [_naive_asset(a) for a in condition.objects],
-            }
+        return _naive_assets(schedule.asset_condition)
     raise TypeError(f"the naive factory cannot express {type(schedule).__name__} yet: {schedule!r}")
+
+
+def _naive_assets(condition) -> dict[str, Any]:
+    from airflow.sdk import AssetAny
+
+    return {
+        "trigger": "any" if isinstance(condition, AssetAny) or _kind(condition) == "AssetAny" else "all",
+        "assets": [_naive_asset(a) for a in condition.objects],
+    }
 
 
 def _naive_asset(asset) -> dict[str, Any]:
