@@ -66,7 +66,8 @@ def test_a_deleted_spec_leaves_a_retired_dag_with_the_same_id_and_task_ids_whose
     with pytest.raises(AirflowFailException) as failure:
         retired.get_task("build").python_callable()
     assert str(failure.value) == (
-        f"the spec {spec_path} of {product_id} was deleted on {today}; this run cannot build; nothing was published"
+        f"the spec {spec_path} of {product_id} was deleted on {today}; this run cannot build; nothing was published. "
+        f"To build it again, restore {spec_path} (its DAG comes back on the next parse); otherwise nothing to do"
     )
     for other in set(before.dag_ids) - {product_id}:
         assert RETIRED_TAG not in bag.dags[other].tags, other

@@ -63,7 +63,8 @@ def retired_dag(removed: RemovedProduct) -> DAG:
 def message(removed: RemovedProduct, task_id: str) -> str:
     return (
         f"the spec {removed.spec_path} of {removed.product_id} was deleted on {removed.removed_on}; "
-        f"{WHAT_EACH_TASK_CANNOT_DO[task_id]}"
+        f"{WHAT_EACH_TASK_CANNOT_DO[task_id]}. To build it again, restore {removed.spec_path} "
+        "(its DAG comes back on the next parse); otherwise nothing to do"
     )
 
 
