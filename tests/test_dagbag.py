@@ -183,6 +183,7 @@ def test_manual_runs_take_the_business_date_and_full_refresh_from_airflows_trigg
     dag = dag_bag(compiled_repo, monkeypatch).dags["inventory.listings"]
     date, refresh = dag.params.get_param("business_date"), dag.params.get_param("full_refresh")
     assert date.schema["format"] == "date" and date.schema["title"] == "Business date", "a date picker in the form"
+    assert date.schema["$schema"] == refresh.schema["$schema"] == "http://json-schema.org/draft-07/schema#", "cheap to validate"
     assert refresh.schema["type"] == "boolean" and refresh.value is False
     assert date.resolve("2026-11-03") == "2026-11-03" and date.resolve(None) is None and refresh.resolve(True) is True
     with pytest.raises(ParamValidationError):

@@ -37,10 +37,11 @@ log = logging.getLogger(__name__)
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
     mesh = load_domain_cached(Project.from_env(default_root), domain)
+    pool = mesh.project.warehouse_pool  # a setting: read once, not per DAG
     dags = {}
     for entry in mesh.entries:
         try:
-            dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry)
+            dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry, pool)
         except Exception:  # not even a broken-spec DAG could be made: log it, keep the domain's other DAGs
             log.exception("no DAG at all for %s (%s)", entry.product_id, entry.path)
     try:
@@ -50,18 +51,20 @@ def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[
     return dags
 
 
-def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec) -> DAG:
+def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec, pool: str) -> DAG:
     if entry.spec is None or entry.errors:
         return broken_product_dag(mesh.project, entry.product_id, entry.path, [str(e) for e in entry.errors], mesh)
     try:
-        return product_dag(mesh, entry.spec, entry.path, [str(w) for w in entry.warnings])
+        return product_dag(mesh, entry.spec, entry.path, [str(w) for w in entry.warnings], pool)
     except Exception as exc:  # a bug of ours must still only cost this one product its DAG
         log.exception("could not build the DAG of %s", entry.product_id)
         messages = [f"{entry.path}: the DAG could not be built: {exc!r}"]
         return broken_product_dag(mesh.project, entry.product_id, entry.path, messages, mesh)
 
 
-def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnings: Sequence[str] = ()) -> DAG:
+def product_dag(
+    mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnings: Sequence[str] = (), pool: Optional[str] = None
+) -> DAG:
     root = str(mesh.project.root)
     with DAG(
         dag_id=naming.dag_id(spec.id),
@@ -81,7 +84,7 @@ def product_dag(mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnin
         build = PythonOperator(
             task_id=BUILD_TASK,
             python_callable=functools.partial(tasks.run_build, spec.id, root),
-            pool=mesh.project.warehouse_pool,
+            pool=pool or mesh.project.warehouse_pool,
             inlets=input_assets(spec, mesh),
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
         )
