@@ -1,6 +1,7 @@
 """A structural fingerprint of the DAGs Airflow gets from a folder, to prove that every variant of
 the benchmark produces the same DAGs: ids, tasks and their order, schedules (the timetable with
-its assets), inlets and outlets, owners, tags, pools, teardown flags and docs.
+its assets), inlets and outlets, owners, tags, pools, teardown flags, docs and the trigger form's
+params (defaults, descriptions and JSON schemas: Airflow validates them at every parse).
 
 Run as a script in a fresh process: `python fingerprint.py <dags folder>` prints JSON with the
 digest, the number of DAGs, the import errors and one canonical line per DAG.
@@ -22,6 +23,10 @@ def schedule_text(timetable) -> str:
     if type(timetable).__name__ == "PartitionedAssetOrCronTimetable":
         return "PartitionedAssetOrCronTimetable" + json.dumps(timetable.serialize(), sort_keys=True, default=str)
     return repr(timetable)
+
+
+def params_of(dag) -> dict:
+    return {name: {"default": p.value, "description": p.description, "schema": p.schema} for name, p in dag.params.items()}
 
 
 def dag_line(dag) -> str:
@@ -55,6 +60,7 @@ def dag_line(dag) -> str:
             "catchup": dag.catchup,
             "max_active_runs": dag.max_active_runs,
             "doc_md": hashlib.sha256(doc.encode()).hexdigest()[:16],
+            "params": params_of(dag),
             "tasks": tasks,
         },
         sort_keys=True,

@@ -48,7 +48,7 @@ import datetime
 
 import yaml
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, PartitionedAssetTimetable
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, Param, PartitionedAssetTimetable
 
 import bench_callables
 
@@ -106,6 +106,7 @@ def build_dags(path):
             owner_links=item["owner_links"],
             default_args={"owner": item["owner"], "retries": item["retries"]},
             doc_md=item["doc_md"],
+            params={k: Param(p["default"], description=p["description"], schema=p["schema"]) for k, p in item["params"].items()},
         ) as dag:
             previous = None
             for task in item["tasks"]:
@@ -150,7 +151,7 @@ HAND_HEADER = '''"""Hand-written Airflow DAGs: {what}."""
 import datetime
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, PartitionedAssetTimetable
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronPartitionTimetable, IdentityMapper, Param, PartitionedAssetTimetable
 
 from bench_callables import build, emit_metadata, publish
 {hybrid_imports}'''
@@ -187,6 +188,9 @@ def describe(dag) -> dict[str, Any]:
         "owner": owners.pop(),
         "retries": retries.pop(),
         "doc_md": dag.doc_md,
+        "params": {
+            name: {"default": p.value, "description": p.description, "schema": p.schema} for name, p in dag.params.items()
+        },
         "tasks": [
             {
                 "task_id": t.task_id,
@@ -307,6 +311,7 @@ def hand_written_dag(d: dict[str, Any], var: str) -> str:
         f"    owner_links={d['owner_links']!r},",
         f"    default_args={{'owner': {d['owner']!r}, 'retries': {d['retries']!r}}},",
         f"    doc_md={d['doc_md']!r},",
+        f"    params={hand_written_params(d['params'])},",
         f") as {var}:",
     ]
     names = []
@@ -321,6 +326,14 @@ def hand_written_dag(d: dict[str, Any], var: str) -> str:
         lines.append(call + (".as_teardown()" if t["teardown"] else ""))
     lines.append("    " + " >> ".join(names))
     return "\n".join(lines) + "\n"
+
+
+def hand_written_params(params: dict[str, dict]) -> str:
+    items = [
+        f"{name!r}: Param({p['default']!r}, description={p['description']!r}, schema={p['schema']!r})"
+        for name, p in params.items()
+    ]
+    return "{" + ", ".join(items) + "}"
 
 
 def write_hand_written(dags: list[dict[str, Any]], by_domain: dict[str, list[dict]], one_per_dag: Path, per_domain: Path) -> None:
@@ -421,6 +434,15 @@ def dag_factory_config(d: dict[str, Any]) -> dict[str, Any]:
         "owner_links": d["owner_links"],
         "default_args": {"owner": d["owner"], "retries": d["retries"]},
         "doc_md": d["doc_md"],
+        "params": {
+            name: {
+                "__type__": "airflow.sdk.Param",
+                "__args__": [p["default"]],
+                "description": p["description"],
+                "schema": p["schema"],
+            }
+            for name, p in d["params"].items()
+        },
         "tasks": tasks,
     }
 
@@ -463,7 +485,10 @@ def _naive_asset(asset) -> dict[str, Any]:
 
 def naive_config(d: dict[str, Any]) -> dict[str, Any]:
     return {
-        **{k: d[k] for k in ("dag_id", "description", "max_active_runs", "tags", "owner_links", "owner", "retries", "doc_md")},
+        **{
+            k: d[k]
+            for k in ("dag_id", "description", "max_active_runs", "tags", "owner_links", "owner", "retries", "doc_md", "params")
+        },
         "schedule": naive_schedule(d["schedule"]),
         "tasks": [
             {
