@@ -159,7 +159,7 @@ def test_each_bad_input_is_a_broken_spec_dag_with_its_exact_message(bags, case):
     for dag_id, messages in CASES[case].items():
         dag = bad.dags[dag_id]
         assert naming.BROKEN_TAG in dag.tags and [t.task_id for t in dag.tasks] == ["fix_the_spec"]
-        failing_with = dag.get_task("fix_the_spec").python_callable.args[0]
+        failing_with = dag.get_task("fix_the_spec").python_callable.args[-1]
         assert failing_with.split("\n") == messages
         assert dag.description == f"BROKEN SPEC: {messages[0]}"[:500]
         assert "hunter2" not in failing_with + (dag.doc_md or "") + dag.description

@@ -13,12 +13,12 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
-from dataproducts.airflow import broken_spec, schedules, tasks
+from dataproducts.airflow import broken_spec, schedules
 from dataproducts.airflow.assets import product_asset
 from dataproducts.airflow.docs import broken_doc_md, product_doc_md
 from dataproducts.airflow.notify import ProductFailureNotifier
@@ -83,7 +83,7 @@ def product_dag(
     ) as dag:
         build = PythonOperator(
             task_id=BUILD_TASK,
-            python_callable=functools.partial(tasks.run_build, spec.id, root),
+            python_callable=functools.partial(task_callable, "run_build", spec.id, root),
             pool=pool or mesh.project.warehouse_pool,
             inlets=input_assets(spec, mesh),
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
@@ -96,16 +96,24 @@ def product_dag(
         )
         emit = PythonOperator(
             task_id="emit_metadata",
-            python_callable=functools.partial(tasks.run_emit_metadata, spec.id, root),
+            python_callable=functools.partial(task_callable, "run_emit_metadata", spec.id, root),
             doc_md="Sends the product's and this run's metadata to DataHub through a durable outbox; never fails the run.",
         ).as_teardown()  # runs whatever happened before it, and never decides the run's state
         build >> publish >> emit
     return dag
 
 
+def task_callable(name: str, *args: Any) -> Any:
+    """Calls dataproducts.airflow.tasks.<name>, imported when a task runs: parsing a DAG file
+    never needs the task code (dbt, contracts, quality rules)."""
+    from dataproducts.airflow import tasks
+
+    return getattr(tasks, name)(*args)
+
+
 def _publish_callable(product_id: str, root: str):
     def publish(ti) -> list[str]:
-        return tasks.run_publish(product_id, root, ti.xcom_pull(task_ids=BUILD_TASK))
+        return task_callable("run_publish", product_id, root, ti.xcom_pull(task_ids=BUILD_TASK))
 
     return publish
 
@@ -124,7 +132,7 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
         default_args={"owner": "data-platform", "retries": 0},
         doc_md=(__doc__ or "").split("\n\n")[0] + "\n\nSee `dataproducts metadata status` for the backlog.",
     ) as dag:
-        PythonOperator(task_id="sync_and_flush", python_callable=functools.partial(tasks.run_catalog_sync, root))
+        PythonOperator(task_id="sync_and_flush", python_callable=functools.partial(task_callable, "run_catalog_sync", root))
     return dag
 
 
@@ -147,7 +155,7 @@ def broken_product_dag(
         PythonOperator(
             task_id="fix_the_spec",
             task_display_name=broken_spec.task_display_name(spec_path, messages),
-            python_callable=functools.partial(tasks.fail_with_spec_errors, "\n".join(messages)),
+            python_callable=functools.partial(task_callable, "fail_with_spec_errors", "\n".join(messages)),
         )
     return dag
 

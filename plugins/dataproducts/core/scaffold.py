@@ -267,11 +267,22 @@ def dbt_project_yml(domain: str) -> str:
 
 
 def domain_dag_file_text(domain: str) -> str:
-    """`dags/<domain>.py`: the same three lines for every domain."""
+    """`dags/<domain>.py`: the same lines for every domain. The two airflow imports are for
+    Airflow's dag-processor, which imports the `airflow.*` modules a DAG file names once, before it
+    starts a process per file ([dag_processor] parsing_pre_import_modules), so no file's process
+    imports them again."""
     return (
         f'"""Airflow DAGs of the \'{domain}\' domain: one DAG per spec in product_specs/{domain}/ '
         '(written by `dataproducts new`)."""\n\n'
         "from pathlib import Path\n\n"
+        f"{PRE_IMPORTS}\n"
         "from dataproducts.airflow.dag_factory import build_domain_dags\n\n"
         f'globals().update(build_domain_dags("{domain}", default_root=Path(__file__).resolve().parents[1]))\n'
     )
+
+
+PRE_IMPORTS = (
+    "# imported once by the dag-processor before it starts a process per DAG file (parsing_pre_import_modules)\n"
+    "import airflow.providers.standard.operators.python\n"
+    "import airflow.timetables.simple  # noqa: F401\n"
+)
