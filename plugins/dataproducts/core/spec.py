@@ -49,6 +49,7 @@ PortRef = Annotated[
 # dbt selector syntax only (methods, graph and set operators, wildcards); never a flag (a leading '-')
 
 
+@functools.lru_cache(maxsize=4096)  # many specs share a team's address
 def _email_address(value: str) -> str:
     """EmailStr's own check and normal form, with email_validator imported only when a spec is
     validated: importing it costs every DAG file's process 90 ms, and the specs a DAG file reads
