@@ -520,7 +520,6 @@ def test_quality_rule_results_are_assertions_on_the_output_dataset(mesh):
 
     from dataproducts.core import quality
     from dataproducts.core.spec import QualityRule
-    from dataproducts.metadata.run_record import QualityOutcome
 
     spec = mesh.products[RUN_PRODUCT]
     port = spec.output_ports[0]
@@ -530,7 +529,7 @@ def test_quality_rule_results_are_assertions_on_the_output_dataset(mesh):
         (quality.DEFAULT_RULE, 57.0),
     ]
     results = [quality.result(spec, port, rule, observed) for rule, observed in rules]
-    run = replace(SUCCESS, quality=[QualityOutcome.from_result(r) for r in results])
+    run = replace(SUCCESS, quality=results)
     run = RunRecord.from_dict(json.loads(json.dumps(run.to_dict())))  # as the outbox keeps an unbuilt record
     mcps = run_mcps(mesh, run)
     assert all(m.validate() for m in mcps)

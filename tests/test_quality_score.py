@@ -19,7 +19,8 @@ from dataproducts.core.manifest import load_manifest
 from dataproducts.core.mesh import load_mesh
 from dataproducts.core.project import Project
 from dataproducts.core.quality_score import RunFact, fresh_fraction, score
-from dataproducts.metadata.run_record import QualityOutcome, RunRecord
+from dataproducts.core.run_outcome import QualityCheckResult
+from dataproducts.metadata.run_record import RunRecord
 
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 PRODUCT = "pricing.price_ratings"
@@ -76,7 +77,7 @@ def test_every_part_from_the_spec_its_manifest_the_history_and_the_incidents(com
 
 def _record(run_id: str, succeeded: bool, ended: dt.datetime, warn: bool = False) -> RunRecord:
     quality = [
-        QualityOutcome(
+        QualityCheckResult(
             unique_id=f"quality.{PRODUCT}.ratings.null_values_market_key",
             port_id=f"{PRODUCT}.ratings",
             table="price_ratings",

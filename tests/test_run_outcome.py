@@ -153,13 +153,14 @@ def test_the_run_note_reads_old_and_new_outcomes(market_prices):
     assert note_for(BuildOutcome.from_xcom(full_outcome(market_prices).to_xcom()), None) == "Business date 2026-11-03"
 
 
-def test_the_run_record_takes_the_typed_quality_results(market_prices):
-    from dataproducts.metadata.run_record import QualityOutcome
+def test_the_run_record_keeps_the_typed_quality_results_through_the_outbox(market_prices):
+    from dataproducts.metadata.run_record import RunRecord
 
-    result = full_outcome(market_prices).quality_results[1]
-    record = QualityOutcome.from_result(result)
-    assert (record.unique_id, record.port_id, record.observed, record.passed) == (result.unique_id, result.port_id, 12.5, False)
-    assert record.definition == result.definition
+    results = full_outcome(market_prices).quality_results
+    record = RunRecord(market_prices.id, market_prices.id, "run", 1, "2026-11-03", 0, 1, True, quality=list(results))
+    kept = RunRecord.from_dict(json.loads(json.dumps(record.to_dict())))  # as the outbox stores it
+    assert kept.quality == list(results) and kept.quality[1].observed == 12.5 and not kept.quality[1].passed
+    assert kept == record
 
 
 @pytest.fixture

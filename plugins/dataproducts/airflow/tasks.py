@@ -242,7 +242,7 @@ def _emit_metadata(product_id: str, project: Project, context) -> None:
 
 def run_record(product_id: str, mesh, context, build: BuildOutcome, succeeded: bool):
     from dataproducts.core.manifest import load_manifest
-    from dataproducts.metadata.run_record import QualityOutcome, RunRecord, TestOutcome
+    from dataproducts.metadata.run_record import RunRecord, TestOutcome
 
     dag_run = context["dag_run"]
     spec = mesh.products.get(product_id)
@@ -282,7 +282,7 @@ def run_record(product_id: str, mesh, context, build: BuildOutcome, succeeded: b
         row_counts=dict(build.row_counts) if succeeded else {},
         column_types={table: dict(columns) for table, columns in build.column_types.items()},
         tests=tests,
-        quality=[QualityOutcome.from_result(r) for r in build.quality_results],
+        quality=list(build.quality_results),
         airflow_base_url=_airflow_base_url(),
     )
 

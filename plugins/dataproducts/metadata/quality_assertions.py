@@ -12,10 +12,11 @@ from datahub.metadata import schema_classes as models
 from pydantic import ValidationError
 
 from dataproducts.core import quality
+from dataproducts.core.run_outcome import QualityCheckResult
 from dataproducts.core.spec import Metric, QualityRule, Unit
 from dataproducts.metadata import urns
 from dataproducts.metadata.datasets import ProductDatasets
-from dataproducts.metadata.run_record import QualityOutcome, RunRecord
+from dataproducts.metadata.run_record import RunRecord
 
 _OPERATORS = {
     "must_be": models.AssertionStdOperatorClass.EQUAL_TO,
@@ -47,20 +48,20 @@ def quality_assertion_mcps(run: RunRecord, datasets: Optional[ProductDatasets]) 
     return mcps
 
 
-def _dataset(datasets: Optional[ProductDatasets], outcome: QualityOutcome) -> Optional[str]:
+def _dataset(datasets: Optional[ProductDatasets], outcome: QualityCheckResult) -> Optional[str]:
     if datasets is None:
         return None
     return next((o.urn for o in datasets.outputs if o.port.table_name == outcome.table), None)
 
 
-def _rule(outcome: QualityOutcome) -> Optional[QualityRule]:
+def _rule(outcome: QualityCheckResult) -> Optional[QualityRule]:
     try:
         return QualityRule.model_validate(outcome.definition)
     except ValidationError:
         return None
 
 
-def assertion_info(product_id: str, outcome: QualityOutcome, rule: QualityRule, dataset: str) -> models.AssertionInfoClass:
+def assertion_info(product_id: str, outcome: QualityCheckResult, rule: QualityRule, dataset: str) -> models.AssertionInfoClass:
     op, _ = quality.operator(rule)
     common: dict[str, Any] = {
         "customProperties": {
@@ -123,7 +124,7 @@ def _parameters(rule: QualityRule) -> models.AssertionStdParametersClass:
     return models.AssertionStdParametersClass(value=number(value))
 
 
-def _run_event(run: RunRecord, outcome: QualityOutcome, assertion: str, dataset: str) -> models.AssertionRunEventClass:
+def _run_event(run: RunRecord, outcome: QualityCheckResult, assertion: str, dataset: str) -> models.AssertionRunEventClass:
     native = {"severity": outcome.severity, "threshold": outcome.threshold, "message": outcome.message}
     if outcome.observed is not None:
         native["observed"] = quality.number(outcome.observed)

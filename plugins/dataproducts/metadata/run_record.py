@@ -21,26 +21,6 @@ class TestOutcome:
 
 
 @dataclass(frozen=True)
-class QualityOutcome:
-    """One quality rule's result on one output port (core/run_outcome.QualityCheckResult as the build reports it)."""
-
-    unique_id: str  # quality.<product id>.<port>.<rule>: stable per (port, rule)
-    port_id: str
-    table: str  # the port's table (no schema)
-    rule: str  # the rule's name
-    severity: str  # error | warn
-    observed: Optional[float]  # None when the rule could not be measured
-    threshold: str  # '> 0', 'between 1 and 5'
-    passed: bool
-    message: str
-    definition: dict = field(default_factory=dict)  # the rule as the spec writes it
-
-    @classmethod
-    def from_result(cls, result: QualityCheckResult) -> QualityOutcome:
-        return cls(**result.model_dump(include=set(cls.__dataclass_fields__)))
-
-
-@dataclass(frozen=True)
 class OpenIncident:
     """A product's run-failure incident while it is open: opened by a failed run, updated by later
     failures, resolved by the next success (then the next failure opens a new one)."""
@@ -68,7 +48,7 @@ class RunRecord:
     dbt_target_path: str = ""  # where the run's dbt wrote its artifacts
     compiled_sql: dict[str, str] = field(default_factory=dict)  # output model unique id -> the SQL dbt compiled in the run
     tests: list[TestOutcome] = field(default_factory=list)
-    quality: list[QualityOutcome] = field(default_factory=list)  # every quality rule's result, when measured
+    quality: list[QualityCheckResult] = field(default_factory=list)  # every quality rule's result, when measured
     airflow_base_url: str = "http://localhost:8080"
     # A failed run: the incident it opens or updates; a successful run: the one it resolves;
     # None: a success with nothing to resolve (or a failure that opens a new incident of its own).
@@ -79,11 +59,11 @@ class RunRecord:
         return f"{self.run_id}#{self.try_number}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "quality": [q.model_dump(mode="json") for q in self.quality]}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunRecord:
         tests = [TestOutcome(**t) for t in data.get("tests", [])]
-        rules = [QualityOutcome(**q) for q in data.get("quality", [])]
+        rules = [QualityCheckResult.model_validate(q) for q in data.get("quality", [])]
         incident = OpenIncident(**data["incident"]) if data.get("incident") else None
         return cls(**{**data, "tests": tests, "quality": rules, "incident": incident})
