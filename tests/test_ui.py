@@ -91,7 +91,7 @@ def test_page_lists_every_product_by_domain_with_owner_ports_and_links(compiled_
     assert len(mesh.products) >= 7 and not mesh.broken, [str(e) for e in mesh.errors]
     response = get(client_for(compiled_repo), "/dataproducts/", token(auth_manager))
     assert response.status_code == 200, response.text
-    page = response.text
+    page = response.text.replace("<wbr>", "")  # where long names may wrap (test_long_names_wrap_after_dots...)
     assert "<h1>Data mesh</h1>" in page and "Every spec loads and validates." in page
     for domain in mesh.domains():
         assert f">Domain {domain}</div>" in page
@@ -504,6 +504,18 @@ def test_each_output_port_shows_who_may_read_it(compiled_repo):
     assert '<span class="access restricted">restricted to domain pricing and domains advertising</span>' in page
     assert '<span class="access restricted">only products of domain advertising</span>' in page
     assert '<span class="access">open to all products</span>' in page
+
+
+def test_long_names_wrap_after_dots_underscores_and_at_signs_not_mid_word(compiled_repo):
+    from dataproducts.airflow import ui
+
+    page = ui.render_page(ui.mesh_data(compiled_repo))
+    row = page.split('<tr id="product-advertising.promotion_candidates">', 1)[1].split("</tr>", 1)[0]
+    assert "pricing.<wbr>price_<wbr>ratings.<wbr>ratings" in row, "the schedule's asset names"
+    contact = load(compiled_repo).products["advertising.promotion_candidates"].owner.contact
+    local, host = contact.split("@")
+    assert f">{local.replace('_', '_<wbr>').replace('.', '.<wbr>')}@<wbr>" in row, "the owner's address"
+    assert ui._breakable("<b>a.b</b>") == "&lt;b&gt;a.<wbr>b&lt;/<wbr>b&gt;", "each part escaped"
 
 
 def test_every_products_column_has_its_share_of_the_fixed_width_table(compiled_repo):

@@ -52,6 +52,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Optional
@@ -60,6 +61,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from markupsafe import Markup, escape
 
 from dataproducts.airflow import mesh_graph, operations
 from dataproducts.core import access, naming, quality
@@ -297,7 +299,14 @@ def _templates():
     )
     env.filters["when"] = _when
     env.filters["ago"] = _ago
+    env.filters["breakable"] = _breakable
     return env
+
+
+def _breakable(value: Any) -> Markup:
+    """Long names without spaces (asset names, e-mail addresses) may wrap after a '.', '_', '@' or
+    '/' instead of in the middle of a word."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?<=[._@/])", str(value)))
 
 
 def render_page(data: dict[str, Any], user_name: str = "", now: Optional[dt.datetime] = None) -> str:
