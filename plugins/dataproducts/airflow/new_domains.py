@@ -2,7 +2,7 @@
 
 A team that drops specs into a new folder `product_specs/<domain>/` gets their DAGs from this
 shared file at once, without writing Python. `dataproducts new` writes the domain its own
-`dags/<domain>.py` (three generated lines), which moves its DAGs out of the shared file: from then
+`dags/<domain>.py` (a few generated lines), which moves its DAGs out of the shared file: from then
 on the dag-processor parses, times out and reports that domain on its own, as every other domain.
 A domain whose folder and DAG file are both gone keeps its retired DAGs here (airflow/retired_dags.py).
 """
