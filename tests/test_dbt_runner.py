@@ -76,3 +76,18 @@ def test_a_failing_dbt_test_fails_the_build_with_dbts_message(warehouse, tmp_pat
         "dbt build failed for path:models/listings (2026-11-03): test.inventory.not_null_listings_listing_id"
     )
     assert "Got 411 results, configured to fail if != 0" in message
+
+
+def test_output_rows_and_columns_are_read_directly_as_dbt_itself_reports_them(warehouse, tmp_path, compiled_repo, caplog):
+    """The build reads its outputs' rows and columns with direct queries, no second dbt invocation;
+    they equal what `dbt show` of dbt's own get_columns_in_relation and a count says."""
+    project = Project(compiled_repo)
+    caplog.set_level(logging.INFO)
+    built = build_listings(project, D3, tmp_path / "run")
+    assert not [r for r in caplog.records if r.getMessage().startswith("dbt show")], "no dbt invocation after the build"
+    work_dir = tmp_path / "dbt_show"
+    manifest = dbt_runner.parse(project, "inventory", work_dir, json.dumps({"business_date": D3.isoformat()}))
+    by_dbt = dbt_runner._inspect_with_dbt_show(project, "inventory", work_dir, ["listings"], D3, logging.getLogger(), manifest)
+    assert (built.row_counts, built.columns) == by_dbt
+    assert built.columns["listings"]["business_date"] == "date"
+    assert built.row_counts["listings"] == rows_by_date(warehouse)["2026-11-03"][0]

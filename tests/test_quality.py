@@ -14,7 +14,7 @@ from dataproducts.core import quality, quality_sql
 from dataproducts.core.loader import load_spec_file
 from dataproducts.core.mesh import load_mesh
 from dataproducts.core.spec import DataProductSpec, QualityRule
-from dataproducts.dbt import quality_checks
+from dataproducts.dbt import quality_checks, warehouse_session
 
 FILE = "product_specs/inventory/listings.yaml"
 D3 = dt.date(2026, 11, 3)
@@ -220,6 +220,7 @@ ROWS = [  # business_date, listing_id, price_eur, fuel_type
 
 
 CREATE = "create table inventory.listings (business_date date, listing_id varchar, price_eur double precision, fuel_type varchar)"
+UNDATED = "create table inventory.models as select listing_id as model_id, cast(price_eur as decimal(9, 2)) as price from inventory.listings"
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -232,6 +233,7 @@ def adapter(request, tmp_path, monkeypatch):
             db.execute("create schema inventory")
             db.execute(CREATE)
             db.executemany("insert into inventory.listings values (?, ?, ?, ?)", ROWS)
+            db.execute(UNDATED)
         monkeypatch.setenv("DATAPRODUCTS_DUCKDB_PATH", str(path))
         yield "duckdb"
         return
@@ -259,6 +261,7 @@ def _postgres(monkeypatch):
             cur.execute("create schema inventory")
             cur.execute(CREATE)
             cur.executemany("insert into inventory.listings values (%s, %s, %s, %s)", ROWS)
+            cur.execute(UNDATED)
         for key, value in {"HOST": server["host"], "PORT": server["port"], "USER": server["user"], "DBNAME": name}.items():
             monkeypatch.setenv(f"DATAPRODUCTS_PG_{key}", str(value))
         if server["password"]:
@@ -352,10 +355,10 @@ def test_a_query_that_fails_or_returns_no_number_fails_its_rule_with_the_reason(
 
 
 def test_queries_run_read_only_and_bind_the_date(adapter):
-    with quality_checks.session(adapter) as run:
+    with warehouse_session.session(adapter) as run:
         with pytest.raises(Exception, match="read-only"):
             run("delete from inventory.listings", [])
-        marker = quality_checks.MARKERS[adapter]
+        marker = warehouse_session.MARKERS[adapter]
         assert run(f"select count(*) from inventory.listings where business_date = {marker}", [D3]) == [(4,)]
         assert run("select count(*) from inventory.listings", []) == [(5,)], "nothing was deleted"
 
@@ -383,3 +386,32 @@ def test_rules_survive_the_mesh_cache_which_rebuilds_specs_without_validating():
     rebuilt = trusted(DataProductSpec, validated.model_dump(mode="json", exclude_unset=True))
     assert rebuilt == validated
     assert [quality.threshold_text(r) for r in quality.rules_of(rebuilt.output_ports[0])] == ["between 1 and 5", "= 0", "= 1"]
+
+
+def test_output_tables_are_inspected_directly_with_the_warehouses_types(adapter):
+    """Rows for the date (every row without a business_date column) and columns as dbt's
+    get_columns_in_relation reports them, through the same read-only session."""
+    from dataproducts.dbt import output_inspection
+
+    database = {"duckdb": "warehouse", "postgres": None}[adapter]
+    with warehouse_session.session(adapter) as run:
+        database = database or run("select current_database()", [])[0][0]
+    listings = output_inspection.OutputTable("listings", database, "inventory", "listings", '"inventory"."listings"')
+    counts, columns = output_inspection.inspect(adapter, [listings], D3)
+    assert counts == {"listings": 4}
+    types = {
+        "duckdb": ["date", "varchar", "double", "varchar"],
+        "postgres": ["date", "character varying", "double precision", "character varying"],
+    }
+    assert columns == {
+        "listings": dict(zip(["business_date", "listing_id", "price_eur", "fuel_type"], types[adapter], strict=True))
+    }
+    models = output_inspection.OutputTable("models", database, "inventory", "models", '"inventory"."models"')
+    counts, columns = output_inspection.inspect(adapter, [models], D3)
+    assert counts == {"models": 5}, "no business_date column: every row"
+    assert columns == {
+        "models": {"model_id": types[adapter][1], "price": {"duckdb": "decimal(9,2)", "postgres": "numeric"}[adapter]}
+    }
+    gone = output_inspection.OutputTable("gone", database, "inventory", "gone", '"inventory"."gone"')
+    with pytest.raises(output_inspection.NotInspectable, match='"inventory"."gone" is not in the warehouse'):
+        output_inspection.inspect(adapter, [gone], D3)

@@ -6,26 +6,21 @@ Only validated identifiers (the domain, the port's table, contract columns) are 
 SQL, quoted; the business date and a rule's accepted values are bound as parameters by the driver.
 A rule's custom query is one validated SELECT (core/quality_sql.py) run as it is written, with its
 placeholders replaced by the quoted table and the driver's parameter marker. Every query runs in a
-read-only transaction of its own, as the domain's role on Postgres (inside dbt/runner.as_role).
+read-only transaction of its own (dbt/warehouse_session).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from dataproducts.core import quality, quality_sql
 from dataproducts.core.run_outcome import QualityCheckResult
 from dataproducts.core.spec import DataProductSpec, Metric, OutputPort, QualityRule, Unit
+from dataproducts.dbt.warehouse_session import MARKERS, Run, session
 
-Run = Callable[[str, Sequence[Any]], list[tuple]]  # (sql, parameters) -> rows, read-only
-MARKERS = {"duckdb": "?", "postgres": "%s"}  # the drivers' parameter markers (duckdb, psycopg2)
-STATEMENT_TIMEOUT_MS = 300_000
 MAX_ERROR = 300
 
 
@@ -122,58 +117,3 @@ def _one_number(run: Run, query: Query) -> tuple[Optional[float], str]:
 def _short(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
-
-
-@contextmanager
-def session(adapter: str) -> Iterator[Run]:
-    """A read-only way to run queries on the adapter's warehouse, as dbt's profile reaches it."""
-    opened = _duckdb if adapter == "duckdb" else _postgres
-    with opened() as run:
-        yield run
-
-
-@contextmanager
-def _duckdb() -> Iterator[Run]:
-    """The DuckDB file dbt built (DATAPRODUCTS_DUCKDB_PATH), opened with dbt-duckdb's configuration so
-    it shares the database dbt may still hold open in this process; each query in a read-only
-    transaction."""
-    import duckdb
-
-    db = duckdb.connect(os.environ["DATAPRODUCTS_DUCKDB_PATH"])
-
-    def run(sql: str, parameters: Sequence[Any]) -> list[tuple]:
-        db.execute("begin transaction read only")
-        try:
-            return db.execute(sql, list(parameters)).fetchall()
-        finally:
-            db.execute("rollback")
-
-    try:
-        yield run
-    finally:
-        db.close()
-
-
-@contextmanager
-def _postgres() -> Iterator[Run]:
-    """The Postgres warehouse as profiles.yml reaches it (DATAPRODUCTS_PG_*, the domain's role inside
-    dbt/runner.as_role), in read-only transactions with a statement timeout."""
-    import psycopg2
-
-    from dataproducts.dbt.warehouse import connect_kwargs
-
-    db = psycopg2.connect(**connect_kwargs(options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"))
-    db.set_session(readonly=True)
-
-    def run(sql: str, parameters: Sequence[Any]) -> list[tuple]:
-        try:
-            with db.cursor() as cursor:
-                cursor.execute(sql, tuple(parameters) or None)  # None: no %-formatting at all
-                return cursor.fetchall()
-        finally:
-            db.rollback()
-
-    try:
-        yield run
-    finally:
-        db.close()

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from dataproducts.core.project import Project
 from dataproducts.core.warehouse_access import TableGrant
+from dataproducts.dbt import output_inspection
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +282,29 @@ def inspect_outputs(
     manifest: Any = None,
 ) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
     """Per output table: its rows for the business date (all rows when it has no business_date
-    column) and its columns with the warehouse's types (what dbt's catalog would say), all tables
-    in one `dbt show` query."""
+    column) and its columns with the warehouse's types (what dbt's catalog would say). Queried
+    directly on DuckDB and Postgres (dbt/output_inspection); on another adapter, all tables in one
+    `dbt show` query."""
     if not tables:
         return {}, {}
+    adapter = manifest.metadata.adapter_type if manifest is not None else ""
+    if output_inspection.can_inspect(adapter):
+        try:
+            return output_inspection.inspect(adapter, output_inspection.output_tables(manifest, tables), business_date)
+        except Exception as exc:  # the warehouse's own words, as dbt's would have been
+            raise DbtFailed(f"could not inspect {', '.join(tables)}: {type(exc).__name__}: {exc}") from exc
+    return _inspect_with_dbt_show(project, dbt_project, work_dir, tables, business_date, logger, manifest)
+
+
+def _inspect_with_dbt_show(
+    project: Project,
+    dbt_project: str,
+    work_dir: Path,
+    tables: list[str],
+    business_date: dt.date,
+    logger: logging.Logger,
+    manifest: Any,
+) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
     per_table = (
         "{%% set cols = adapter.get_columns_in_relation(ref('%(t)s')) %%}"
         "{%% set names = cols | map(attribute='name') | map('lower') | list %%}"
