@@ -9,6 +9,8 @@ nothing else runs; its consumers' runs are waited for between repeats. Per run:
   wall            the DAG run's start -> end, as Airflow records it
   queue           per task: queued -> started (scheduler loop and executor hand-off)
   task            per task: started -> ended (a task process: start, DAG file, our code)
+  hand-off        wall - every task's queue and task time: the scheduler seeing the run start, one
+                  task end and queueing the next, the last end and ending the run
   build phases    inside the build task: dbt import, dbt parse, dbt build, row/column
                   inspection, quality rules (BuildOutcome.seconds)
   dbt nodes       dbt's own execution time of the selection's nodes (run_results)
@@ -78,6 +80,7 @@ def split(api, product: str, run_id: str) -> dict[str, float]:
         if ti["task_id"] in TASKS:
             parts[f"queue {ti['task_id']}"] = seconds_between(ti.get("queued_when"), ti["start_date"])
             parts[f"task {ti['task_id']}"] = seconds_between(ti["start_date"], ti["end_date"])
+    parts["hand-off"] = parts["wall"] - sum(v for k, v in parts.items() if k.startswith(("queue ", "task ")))
     built = api.built(product, run_id)
     if built is None:
         raise RuntimeError(f"{product} run {run_id} built nothing")
@@ -95,6 +98,20 @@ def rebuild_once(api, product: str, products: set[str]) -> str:
     run_id = api.trigger(product, conf={"business_date": BUSINESS_DATE})
     wait_idle(api, products, since)
     return run_id
+
+
+def scheduler_idle_cpu(airflow, seconds: float = 20) -> float:
+    """The scheduler's CPU seconds per wall second while nothing runs (its idle loops)."""
+    import time
+
+    import psutil
+
+    scheduler = next(
+        p for p in psutil.Process(airflow.process.pid).children(recursive=True) if "scheduler" in " ".join(p.cmdline())
+    )
+    before = sum(scheduler.cpu_times()[:2])
+    time.sleep(seconds)
+    return (sum(scheduler.cpu_times()[:2]) - before) / seconds
 
 
 def report(samples: list[dict[str, float]]) -> str:
@@ -130,16 +147,19 @@ def main() -> int:
             mesh = load_mesh(project)
             products = set(mesh.products)
             run_mesh(airflow.api, mesh, BUSINESS_DATE, timeout=900)
+            load_before = os.getloadavg()[0]
             samples = [
                 split(airflow.api, args.product, rebuild_once(airflow.api, args.product, products)) for _ in range(args.repeat)
             ]
+            idle_cpu = scheduler_idle_cpu(airflow)
     finally:
         airflow.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     print(f"{args.product}, business date {BUSINESS_DATE}, {args.repeat} runs alone, bytecode caching {caching}, "
-          f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+          f"load average {load_before:.1f} before the runs, {os.getloadavg()[0]:.1f} after")  # fmt: skip
     print(report(samples))
+    print(f"scheduler CPU while idle: {idle_cpu:.2f} s per s")
     return 0
 
 

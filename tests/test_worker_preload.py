@@ -1,0 +1,45 @@
+"""The embedded default's scheduler forks LocalExecutor workers from a forkserver that preloaded
+what product tasks import (ops/embedded.RUN_LATENCY_SETTINGS, airflow/worker_preload.py): a
+worker started the way Airflow starts it has dbt and DataHub's metadata classes imported, and the
+garbage collector's view of them frozen (or every forked task walks them on each collection)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from dataproducts.ops.embedded import RUN_LATENCY_SETTINGS
+
+WORKER = """
+import gc, json, multiprocessing, sys
+
+def report(queue):
+    wanted = ("dbt.cli.main", "dbt.adapters.duckdb", "datahub.metadata.schema_classes", "dataproducts.metadata.delivery")
+    queue.put({"preloaded": [m for m in wanted if m in sys.modules], "frozen": gc.get_freeze_count()})
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("forkserver")
+    multiprocessing.set_forkserver_preload(sys.argv[1].split(","))  # as airflow.utils.process_utils does
+    queue = multiprocessing.Queue()
+    worker = multiprocessing.Process(target=report, args=(queue,))
+    worker.start()
+    print(json.dumps(queue.get(timeout=240)))
+    worker.join()
+"""
+
+
+def test_the_schedulers_workers_start_with_dbt_and_datahub_imported_and_frozen(tmp_path):
+    assert RUN_LATENCY_SETTINGS["AIRFLOW__SCHEDULER__MP_START_METHOD"] == "forkserver"
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    preload = RUN_LATENCY_SETTINGS["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"]
+    done = subprocess.run([sys.executable, str(script), preload], capture_output=True, text=True, timeout=300, check=True)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["preloaded"] == [
+        "dbt.cli.main",
+        "dbt.adapters.duckdb",
+        "datahub.metadata.schema_classes",
+        "dataproducts.metadata.delivery",
+    ]
+    assert seen["frozen"] > 100_000, "the preloaded objects are out of the collector's way"
