@@ -1,7 +1,8 @@
 """The embedded default's scheduler forks LocalExecutor workers from a forkserver that preloaded
 what product tasks import (ops/embedded.RUN_LATENCY_SETTINGS, airflow/worker_preload.py): a
-worker started the way Airflow starts it has dbt and DataHub's metadata classes imported, and the
-garbage collector's view of them frozen (or every forked task walks them on each collection)."""
+worker started the way Airflow starts it has dbt, DataHub's metadata classes and the plugins'
+modules imported, the garbage collector's view of them frozen (or every forked task walks them on
+each collection), and no thread or DataHub listener that the fork of a task would lose."""
 
 from __future__ import annotations
 
@@ -15,8 +16,16 @@ WORKER = """
 import gc, json, multiprocessing, sys
 
 def report(queue):
-    wanted = ("dbt.cli.main", "dbt.adapters.duckdb", "datahub.metadata.schema_classes", "dataproducts.metadata.delivery")
-    queue.put({"preloaded": [m for m in wanted if m in sys.modules], "frozen": gc.get_freeze_count()})
+    import threading
+    wanted = ("dbt.cli.main", "dbt.adapters.duckdb", "datahub.metadata.schema_classes", "dataproducts.metadata.delivery",
+              "dataproducts.airflow.plugin", "datahub_airflow_plugin.datahub_listener")
+    listener = sys.modules.get("datahub_airflow_plugin.airflow3.datahub_listener")
+    queue.put({
+        "preloaded": [m for m in wanted if m in sys.modules],
+        "frozen": gc.get_freeze_count(),
+        "threads": len(threading.enumerate()),
+        "datahub_listener_made": bool(listener and listener._airflow_listener_initialized),
+    })
 
 if __name__ == "__main__":
     multiprocessing.set_start_method("forkserver")
@@ -41,5 +50,8 @@ def test_the_schedulers_workers_start_with_dbt_and_datahub_imported_and_frozen(t
         "dbt.adapters.duckdb",
         "datahub.metadata.schema_classes",
         "dataproducts.metadata.delivery",
+        "dataproducts.airflow.plugin",
+        "datahub_airflow_plugin.datahub_listener",
     ]
     assert seen["frozen"] > 100_000, "the preloaded objects are out of the collector's way"
+    assert seen["threads"] == 1 and not seen["datahub_listener_made"], "no thread and no listener that a fork would lose"
