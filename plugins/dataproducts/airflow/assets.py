@@ -18,12 +18,17 @@ from dataproducts.core.spec import DataProductSpec
 
 
 def product_asset(product_id: str, port: str, producer: Optional[DataProductSpec] = None) -> Asset:
-    return Asset(
-        name=naming.port_id(product_id, port),
-        uri=naming.asset_uri(product_id, port),
-        group=naming.ASSET_GROUP,
-        extra=asset_extra(producer, port) if producer is not None else {},
-    )
+    return Asset(**asset_definition(product_id, port, producer))
+
+
+def asset_definition(product_id: str, port: str, producer: Optional[DataProductSpec] = None) -> dict[str, Any]:
+    """The Asset's arguments, as plain data (DAG plans keep them so)."""
+    return {
+        "name": naming.port_id(product_id, port),
+        "uri": naming.asset_uri(product_id, port),
+        "group": naming.ASSET_GROUP,
+        "extra": asset_extra(producer, port) if producer is not None else {},
+    }
 
 
 def asset_extra(producer: DataProductSpec, port_name: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Per-domain DAG factory: a short translation of the validated mesh into Airflow DAGs.
+"""Per-domain DAG factory: a short translation of the domain's DAG plans (the validated mesh as
+plain data, see dag_plans) into Airflow DAGs.
 
 Every spec of the domain becomes one DAG with the product id as DAG id. A spec that fails to
 load or validate still becomes a DAG under the same id: it never runs anything, its description
@@ -11,92 +12,88 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
-from dataproducts.airflow import broken_spec, schedules
-from dataproducts.airflow.assets import product_asset
-from dataproducts.airflow.docs import broken_doc_md, product_doc_md
+from dataproducts.airflow import broken_spec, dag_plans, schedules
+from dataproducts.airflow.docs import broken_doc_md
 from dataproducts.airflow.notify import ProductFailureNotifier
 from dataproducts.airflow.params import trigger_params
 from dataproducts.airflow.retired_dags import retired_dags
 from dataproducts.core import naming
-from dataproducts.core.loader import LoadedSpec
-from dataproducts.core.mesh_cache import DomainSlice, load_domain_cached
 from dataproducts.core.project import Project
+from dataproducts.core.removed_specs import KnownProduct
 from dataproducts.core.run_outcome import BUILD_TASK
-from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
 
 
 def build_domain_dags(domain: str, default_root: Optional[Path] = None) -> dict[str, DAG]:
     """DAGs of one domain, keyed by a module-level name for the DAG file's globals()."""
-    mesh = load_domain_cached(Project.from_env(default_root), domain)
-    pool = mesh.project.warehouse_pool  # a setting: read once, not per DAG
+    project = Project.from_env(default_root)
+    plans = dag_plans.domain_plans(project, domain)
+    root, pool = str(project.root), project.warehouse_pool  # a setting: read once, not per DAG
     dags = {}
-    for entry in mesh.entries:
+    for plan in plans:
         try:
-            dags[entry.product_id.replace(".", "__")] = _dag_or_broken(mesh, entry, pool)
+            dags[plan["product_id"].replace(".", "__")] = _dag_or_broken(project, plan, root, pool)
         except Exception:  # not even a broken-spec DAG could be made: log it, keep the domain's other DAGs
-            log.exception("no DAG at all for %s (%s)", entry.product_id, entry.path)
+            log.exception("no DAG at all for %s (%s)", plan["product_id"], plan["spec_path"])
     try:
-        dags.update(retired_dags(mesh.project, domain, mesh.entries))
+        dags.update(retired_dags(project, domain, [KnownProduct(**plan["known"]) for plan in plans]))
     except Exception:  # the ledger must never cost the domain its live DAGs
         log.exception("no retired DAGs for the removed specs of the domain '%s'", domain)
     return dags
 
 
-def _dag_or_broken(mesh: DomainSlice, entry: LoadedSpec, pool: str) -> DAG:
-    if entry.spec is None or entry.errors:
-        return broken_product_dag(mesh.project, entry.product_id, entry.path, [str(e) for e in entry.errors], mesh)
+def _dag_or_broken(project: Project, plan: dict[str, Any], root: str, pool: str) -> DAG:
+    if plan["kind"] == dag_plans.BROKEN:
+        return broken_product_dag(project, plan["product_id"], plan["spec_path"], plan["messages"], plan["owner"])
     try:
-        return product_dag(mesh, entry.spec, entry.path, [str(w) for w in entry.warnings], pool)
+        return product_dag(plan, root, pool)
     except Exception as exc:  # a bug of ours must still only cost this one product its DAG
-        log.exception("could not build the DAG of %s", entry.product_id)
-        messages = [f"{entry.path}: the DAG could not be built: {exc!r}"]
-        return broken_product_dag(mesh.project, entry.product_id, entry.path, messages, mesh)
+        log.exception("could not build the DAG of %s", plan["product_id"])
+        messages = [f"{plan['spec_path']}: the DAG could not be built: {exc!r}"]
+        return broken_product_dag(project, plan["product_id"], plan["spec_path"], messages, plan["team"])
 
 
-def product_dag(
-    mesh: DomainSlice, spec: DataProductSpec, spec_path: str, warnings: Sequence[str] = (), pool: Optional[str] = None
-) -> DAG:
-    root = str(mesh.project.root)
+def product_dag(plan: dict[str, Any], root: str, pool: str) -> DAG:
+    """A product's DAG from its plan (dag_plans.product_plan)."""
+    product_id, inputs = plan["product_id"], [Asset(**a) for a in plan["inputs"]]
     with DAG(
-        dag_id=naming.dag_id(spec.id),
-        description=spec.name + (f" ({spec.status.value})" if spec.status.value != "active" else ""),
-        schedule=schedule_for(spec, mesh),
+        dag_id=naming.dag_id(product_id),
+        description=plan["description"],
+        schedule=schedules.schedule_for(plan["cron"], plan["timezone"], plan["trigger"], inputs),
         catchup=False,
         max_active_runs=1,
-        tags=naming.dag_tags(spec.domain, spec.tags),
-        owner_links={spec.owner.team: f"mailto:{spec.owner.contact}"},
+        tags=plan["tags"],
+        owner_links={plan["team"]: f"mailto:{plan['contact']}"},
         default_args={  # retries: Airflow's [core] default_task_retries
-            "owner": spec.owner.team,
-            "on_failure_callback": ProductFailureNotifier(spec.id, spec.owner.team, spec.owner.contact),
+            "owner": plan["team"],
+            "on_failure_callback": ProductFailureNotifier(product_id, plan["team"], plan["contact"]),
         },
-        doc_md=product_doc_md(spec, spec_path, mesh.consumers_of(spec.id), warnings),
-        params=trigger_params(spec),
+        doc_md=plan["doc_md"],
+        params=trigger_params(plan["timezone"]),
     ) as dag:
         build = PythonOperator(
             task_id=BUILD_TASK,
-            python_callable=functools.partial(task_callable, "run_build", spec.id, root),
-            pool=pool or mesh.project.warehouse_pool,
-            inlets=input_assets(spec, mesh),
+            python_callable=functools.partial(task_callable, "run_build", product_id, root),
+            pool=pool,
+            inlets=inputs,
             doc_md="Runs `dbt build` of the product's selection for one business date and counts the output rows.",
         )
         publish = PythonOperator(
             task_id="publish",
-            python_callable=_publish_callable(spec.id, root),
-            outlets=output_assets(spec),
+            python_callable=_publish_callable(product_id, root),
+            outlets=[Asset(**a) for a in plan["outputs"]],
             doc_md="Publishes one asset event per output port, which starts the consumers' DAGs.",
         )
         emit = PythonOperator(
             task_id="emit_metadata",
-            python_callable=functools.partial(task_callable, "run_emit_metadata", spec.id, root),
+            python_callable=functools.partial(task_callable, "run_emit_metadata", product_id, root),
             doc_md="Sends the product's and this run's metadata to DataHub through a durable outbox; never fails the run.",
         ).as_teardown()  # runs whatever happened before it, and never decides the run's state
         build >> publish >> emit
@@ -137,10 +134,10 @@ def catalog_dag(default_root: Optional[Path] = None) -> DAG:
 
 
 def broken_product_dag(
-    project: Project, product_id: str, spec_path: str, messages: list[str], mesh: Optional[DomainSlice] = None
+    project: Project, product_id: str, spec_path: str, messages: list[str], owner: Optional[str] = None
 ) -> DAG:
     """Runs nothing but one failing task, once per breakage, so it looks failed (see broken_spec).
-    `mesh` is the domain's loaded slice where there is one (it names the usual owner)."""
+    `owner`: the team to show, where the caller knows it (else the file or the domain says)."""
     domain = product_id.split(".", 1)[0]
     with DAG(
         dag_id=naming.dag_id(product_id),
@@ -149,7 +146,7 @@ def broken_product_dag(
         catchup=False,
         is_paused_upon_creation=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
-        default_args={"owner": broken_spec.owner_of(project, product_id, spec_path, mesh), "retries": 0},
+        default_args={"owner": owner or broken_spec.owner_of(project, product_id, spec_path), "retries": 0},
         doc_md=broken_doc_md(product_id, messages),
     ) as dag:
         PythonOperator(
@@ -158,18 +155,3 @@ def broken_product_dag(
             python_callable=functools.partial(task_callable, "fail_with_spec_errors", "\n".join(messages)),
         )
     return dag
-
-
-def input_assets(spec: DataProductSpec, mesh: DomainSlice) -> list[Asset]:
-    return [product_asset(*p.upstream, producer=mesh.product(p.upstream[0])) for p in spec.product_inputs]
-
-
-def output_assets(spec: DataProductSpec) -> list[Asset]:
-    return [product_asset(spec.id, port.name, producer=spec) for port in spec.output_ports]
-
-
-def schedule_for(spec: DataProductSpec, mesh: DomainSlice):
-    """Partitioned by business date: cron for products that read no product; the input ports'
-    partitioned assets (all or any) otherwise, or either of the two when the spec gives a cron as
-    well (see dataproducts.airflow.schedules)."""
-    return schedules.schedule_for(spec, input_assets(spec, mesh))

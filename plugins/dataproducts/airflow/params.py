@@ -16,7 +16,6 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from dataproducts.core.business_date import CONF_KEY, FULL_REFRESH_KEY
-from dataproducts.core.spec import DataProductSpec
 
 FULL_REFRESH = FULL_REFRESH_KEY
 
@@ -24,7 +23,7 @@ FULL_REFRESH = FULL_REFRESH_KEY
 SCHEMA_DIALECT = {"$schema": "http://json-schema.org/draft-07/schema#"}
 
 
-def trigger_params(spec: DataProductSpec) -> dict[str, Param]:
+def trigger_params(timezone: str) -> dict[str, Param]:
     return {
         CONF_KEY: Param(
             None,
@@ -33,7 +32,7 @@ def trigger_params(spec: DataProductSpec) -> dict[str, Param]:
             format="date",
             pattern=r"^\d{4}-\d{2}-\d{2}$",  # Airflow checks no format; a month 13 fails when the run starts
             title="Business date",
-            description=f"The day to build. Empty: the run's own date (its partition key, else yesterday in {spec.timezone}).",
+            description=f"The day to build. Empty: the run's own date (its partition key, else yesterday in {timezone}).",
         ),
         FULL_REFRESH: Param(
             False,

@@ -19,7 +19,6 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 
 from dataproducts.core import naming
-from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.project import Project
 from dataproducts.core.removed_specs import KnownProduct, RemovedProduct, record_domain, retention_days
 from dataproducts.core.run_outcome import BUILD_TASK
@@ -34,10 +33,9 @@ WHAT_EACH_TASK_CANNOT_DO = {
 }
 
 
-def retired_dags(project: Project, domain: str, entries: Iterable[LoadedSpec]) -> dict[str, DAG]:
+def retired_dags(project: Project, domain: str, known: Iterable[KnownProduct]) -> dict[str, DAG]:
     """Notes the domain's products of this parse in the ledger; a retired DAG (keyed by a module-level
     name, as build_domain_dags keys its DAGs) for each product it lists as removed."""
-    known = [KnownProduct(e.product_id, e.path, not e.ok, e.spec.owner.team if e.spec else domain) for e in entries]
     return {removed.product_id.replace(".", "__"): retired_dag(removed) for removed in record_domain(project, domain, known)}
 
 

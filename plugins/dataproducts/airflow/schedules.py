@@ -25,7 +25,6 @@ from airflow.timetables.trigger import CronPartitionTimetable as CoreCronPartiti
 from airflow.utils.types import DagRunType
 
 from dataproducts.core.business_date import PARTITION_KEY_FORMAT
-from dataproducts.core.spec import DataProductSpec
 
 
 def cron_partitions(cron: str, timezone: str):
@@ -38,15 +37,15 @@ def cron_partitions(cron: str, timezone: str):
     )
 
 
-def schedule_for(spec: DataProductSpec, inputs: list) -> Any:
+def schedule_for(cron: Optional[str], timezone: str, trigger: str, inputs: list) -> Any:
+    """A spec's schedule (its cron, time zone and trigger) over its input ports' assets."""
     from airflow.sdk import AssetAll, AssetAny, IdentityMapper, PartitionedAssetTimetable
 
-    cron = spec.schedule.cron if spec.schedule else None
     if not inputs:
-        return cron_partitions(cron, spec.timezone) if cron else None
-    assets = AssetAny(*inputs) if spec.trigger == "any" else AssetAll(*inputs)
+        return cron_partitions(cron, timezone) if cron else None
+    assets = AssetAny(*inputs) if trigger == "any" else AssetAll(*inputs)
     if cron:
-        return PartitionedAssetOrCronTimetable(cron=_core_cron(cron, spec.timezone), assets=assets)
+        return PartitionedAssetOrCronTimetable(cron=_core_cron(cron, timezone), assets=assets)
     return PartitionedAssetTimetable(assets=assets, default_partition_mapper=IdentityMapper())
 
 

@@ -72,6 +72,22 @@ def load_domain_cached(project: Project, domain: str) -> DomainSlice:
     return slice_of(_rebuild(project, folder), domain)
 
 
+def state_folder(project: Project) -> Path:
+    """Where the slices of the inputs' present state are (or will be) kept; a new state, a new folder."""
+    return _folder(project)
+
+
+def stored_slice(project: Project, folder: Path, domain: str) -> Optional[DomainSlice]:
+    """The domain's slice as stored in folder, None while the folder is not written; raises
+    OSError, ValueError, KeyError or TypeError for an unreadable one (load_domain_cached mends it)."""
+    return _read_slice(project, folder, domain) if folder.is_dir() else None
+
+
+def slice_file_name(domain: str) -> str:
+    """Domains are folder names, which may hold any character: a file is named by a digest."""
+    return hashlib.sha256(domain.encode()).hexdigest()[:20]
+
+
 def load_mesh_cached(project: Project) -> Mesh:
     """The whole mesh from the cache (every slice), or validated and stored when the cache is stale."""
     folder = _folder(project)
@@ -136,8 +152,7 @@ def _folder(project: Project) -> Path:
 
 
 def _slice_file(folder: Path, domain: str) -> Path:
-    """Domains are folder names, which may hold any character: the file name is a digest."""
-    return folder / f"{hashlib.sha256(domain.encode()).hexdigest()[:20]}.json"
+    return folder / f"{slice_file_name(domain)}.json"
 
 
 def _read_slice(project: Project, folder: Path, domain: str) -> DomainSlice:
