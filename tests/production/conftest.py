@@ -1,6 +1,7 @@
 """The production stack's tests (CeleryExecutor on Postgres and Redis, dbt on a Postgres warehouse)
 share one stack per test session: `celery_stack`, started by the first test of this folder and
-stopped after its last, so the rest of the suite never runs next to it.
+stopped after its last. They are one unit of work (tests/conftest.py, ONE_WORKER), so under `./run tests` (pytest-xdist) they
+all run on one worker, in order, while the other worker runs the rest of the suite.
 
 It runs a copy of the tests' own mesh (dags/, product_specs/ and dbt/ of tests/fixtures/mesh, as
 test_e2e.py does, compiled here for the postgres target, so the session's DuckDB manifests stay), under databases, roles and Redis keys
