@@ -52,6 +52,9 @@ def test_rerunning_a_date_rewrites_exactly_that_date(warehouse, tmp_path, compil
     assert first.row_counts["listings"] > 0 and first.invocation_id
     assert {"business_date", "listing_id", "price_eur", "city"} <= set(first.columns["listings"])
     assert any("Completed successfully" in r.getMessage() for r in caplog.records), "dbt's log reaches our logger"
+    from dbt.flags import get_flags
+
+    assert get_flags().SEND_ANONYMOUS_USAGE_STATS is False, "no request to dbt Labs from every build"
     after_first = rows_by_date(warehouse)
     assert files_parsed(tmp_path / "run1") > 0
     build_listings(project, D3, tmp_path / "run2")

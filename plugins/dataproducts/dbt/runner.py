@@ -61,7 +61,10 @@ class BuildResult:
 
 
 def warehouse_env(project: Project) -> None:
-    """Defaults for the embedded warehouse, for dbt's profiles.yml env_var() calls."""
+    """Defaults for the embedded warehouse, for dbt's profiles.yml env_var() calls, and no dbt usage
+    tracking unless the operator sets DBT_SEND_ANONYMOUS_USAGE_STATS: dbt would send dbt Labs an
+    HTTP request from every build, synchronously, from every worker."""
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DATAPRODUCTS_DUCKDB_PATH", str(project.state_dir / "warehouse.duckdb"))
     os.environ.setdefault("DBT_PROFILES_DIR", str(project.dbt_dir))
     Path(os.environ["DATAPRODUCTS_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
