@@ -3,10 +3,14 @@ without rebuilding specs or rendering docs, and gets exactly the DAGs a fresh pa
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import yaml
 
-from dataproducts.airflow import dag_factory, dag_plans
+from dataproducts.airflow import dag_factory, plan_builder
 from dataproducts.core import mesh_cache
 from dataproducts.core.project import Project
 
@@ -47,11 +51,32 @@ def test_a_reparse_builds_the_same_dags_from_the_plans_alone(project, monkeypatc
 
     monkeypatch.setattr(mesh_cache, "stored_slice", refuse)
     monkeypatch.setattr(mesh_cache, "load_domain_cached", refuse)
-    monkeypatch.setattr(dag_plans, "product_doc_md", refuse)
+    monkeypatch.setattr(plan_builder, "product_doc_md", refuse)
     third = {d: parse(d) for d in DOMAINS}
     assert first == second == third
     assert "pricing__price_ratings" in third["pricing"] and "inventory__listings" in third["inventory"]
     assert "BROKEN SPEC" in third["pricing"]["pricing__price_ratings"]["dag"]["description"]
+
+
+STEADY_PARSE = """
+import json, sys
+from dataproducts.airflow.dag_factory import build_domain_dags
+dags = build_domain_dags("pricing")
+print(json.dumps({"dags": sorted(dags), "modules": sorted(m for m in sys.modules if m.startswith("dataproducts"))}))
+"""
+
+
+def test_an_unchanged_domain_file_imports_no_spec_model_and_no_mesh(project):
+    """The steady state of the dag-processor (a process per file, every 30 s): the plans are read,
+    so the spec models, the loader and the mesh are never imported (a third of a file's parse)."""
+    for _ in range(2):  # the first validates and stores slices, the second stores the plans
+        expected = sorted(dag_factory.build_domain_dags("pricing"))
+    done = subprocess.run([sys.executable, "-c", STEADY_PARSE], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["dags"] == expected and "pricing__market_prices" in expected
+    heavy = {"dataproducts.core.spec", "dataproducts.core.loader", "dataproducts.core.mesh", "dataproducts.core.mesh_cache"}
+    assert "dataproducts.airflow.dag_plans" in found["modules"]
+    assert heavy.isdisjoint(found["modules"]), sorted(heavy & set(found["modules"]))
 
 
 def test_an_edited_spec_gets_new_plans(project):

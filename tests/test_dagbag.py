@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import asset_names, dag_bag
 
-from dataproducts.airflow import docs
+from dataproducts.airflow import markdown
 from dataproducts.core import naming
 from dataproducts.core.loader import spec_files
 from dataproducts.core.mesh import load_mesh
@@ -30,7 +30,7 @@ def test_dags_folder_loads_one_dag_per_spec_without_errors(compiled_repo, monkey
         assert naming.BROKEN_TAG not in dag.tags, dag.description
         assert {naming.DAG_TAG, f"domain:{document['domain']}"} <= set(dag.tags)
         assert dag.owner == document["owner"]["team"]
-        assert docs._text(document["description"].strip()[:40]) in dag.doc_md
+        assert markdown.text(document["description"].strip()[:40]) in dag.doc_md
         assert [t.task_id for t in dag.topological_sort()] == ["build", "publish", "emit_metadata"]
         assert dag.get_task("emit_metadata").is_teardown, "metadata never decides the run's state"
         assert dag.get_task("build").pool == "dataproducts_warehouse"

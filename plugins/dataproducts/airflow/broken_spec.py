@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pendulum
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
+from dataproducts.airflow.markdown import cell, text
 from dataproducts.core import naming
 
 if TYPE_CHECKING:  # the plugin imports this module in every Airflow process: keep it light
@@ -105,3 +106,18 @@ def task_display_name(spec_path: str, messages: list[str]) -> str:
     first = re.sub(rf"^{re.escape(spec_path)}(:\d+:\d+)?: ", "", first)
     text = f"Fix the spec: {first}"
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def broken_doc_md(product_id: str, messages: list[str]) -> str:
+    return "\n".join(
+        [
+            f"# Broken spec: {text(product_id)}",
+            "",
+            "This product's spec did not load, so its DAG runs nothing. Other products are not affected.",
+            "",
+            *[f"- {cell(m)}" for m in messages],
+            "",
+            "Fix the spec file and save it; the DAG comes back on the next parse. "
+            "`dataproducts validate` shows the same errors without Airflow.",
+        ]
+    )

@@ -19,14 +19,12 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
 from dataproducts.airflow import broken_spec, dag_plans, schedules
-from dataproducts.airflow.docs import broken_doc_md
 from dataproducts.airflow.notify import ProductFailureNotifier
 from dataproducts.airflow.params import trigger_params
 from dataproducts.airflow.retired_dags import retired_dags
 from dataproducts.core import naming
 from dataproducts.core.project import Project
 from dataproducts.core.removed_specs import KnownProduct
-from dataproducts.core.run_outcome import BUILD_TASK
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ def product_dag(plan: dict[str, Any], root: str, pool: str) -> DAG:
         params=trigger_params(plan["timezone"]),
     ) as dag:
         build = PythonOperator(
-            task_id=BUILD_TASK,
+            task_id=naming.BUILD_TASK,
             python_callable=functools.partial(task_callable, "run_build", product_id, root),
             pool=pool,
             inlets=inputs,
@@ -110,7 +108,7 @@ def task_callable(name: str, *args: Any) -> Any:
 
 def _publish_callable(product_id: str, root: str):
     def publish(ti) -> list[str]:
-        return task_callable("run_publish", product_id, root, ti.xcom_pull(task_ids=BUILD_TASK))
+        return task_callable("run_publish", product_id, root, ti.xcom_pull(task_ids=naming.BUILD_TASK))
 
     return publish
 
@@ -147,7 +145,7 @@ def broken_product_dag(
         is_paused_upon_creation=False,
         tags=[naming.DAG_TAG, naming.BROKEN_TAG, f"domain:{domain}"],
         default_args={"owner": owner or broken_spec.owner_of(project, product_id, spec_path), "retries": 0},
-        doc_md=broken_doc_md(product_id, messages),
+        doc_md=broken_spec.broken_doc_md(product_id, messages),
     ) as dag:
         PythonOperator(
             task_id="fix_the_spec",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from typing import Optional
 
+from dataproducts.airflow.markdown import cell as _cell
+from dataproducts.airflow.markdown import text as _text
 from dataproducts.core import naming, quality
 from dataproducts.core.spec import DataProductSpec, Deprecation
 
@@ -70,21 +70,6 @@ def runbook_md(spec: DataProductSpec, spec_path: str) -> list[str]:
     ]
 
 
-def broken_doc_md(product_id: str, messages: list[str]) -> str:
-    return "\n".join(
-        [
-            f"# Broken spec: {_text(product_id)}",
-            "",
-            "This product's spec did not load, so its DAG runs nothing. Other products are not affected.",
-            "",
-            *[f"- {_cell(m)}" for m in messages],
-            "",
-            "Fix the spec file and save it; the DAG comes back on the next parse. "
-            "`dataproducts validate` shows the same errors without Airflow.",
-        ]
-    )
-
-
 def _deprecation_md(what: str, deprecation: Optional[Deprecation]) -> list[str]:
     if deprecation is None:
         return []
@@ -102,17 +87,3 @@ def _input_line(port) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else ""
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=])")
-
-
-def _text(value: str) -> str:
-    """Spec text is data: every Markdown mark is backslash-escaped and every HTML character made an
-    entity, so no spec value can become a link, an image, a code fence, a table cell or markup."""
-    return html.escape(_MARKDOWN.sub(r"\\\1", value.strip()), quote=True)
-
-
-def _cell(value: str) -> str:
-    """_text on one line (a table cell or a list item ends at a line break)."""
-    return _text(" ".join(value.split()))

@@ -21,7 +21,6 @@ from airflow.sdk import BaseNotifier
 from dataproducts.core import settings
 from dataproducts.core.business_date import CONF_KEY
 from dataproducts.core.notification import FailureNotice, StaleNotice, first_error_line
-from dataproducts.core.run_outcome import BUILD_TASK, OUTCOME_KEY, BuildOutcome
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,8 @@ def failure_notice(product_id: str, owner: str, contact: str, context: Any) -> F
 
 def _business_date(context: Any) -> str | None:
     """The date the build chose (its failure record), else the one the run was asked for."""
+    from dataproducts.core.run_outcome import BUILD_TASK, OUTCOME_KEY, BuildOutcome  # at failure, not at parse
+
     try:
         outcome = BuildOutcome.from_xcom(context["ti"].xcom_pull(task_ids=BUILD_TASK, key=OUTCOME_KEY))
     except Exception:  # no XCom access (a callback outside a task run), or not an outcome: fall back to the conf

@@ -21,12 +21,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from dataproducts.core import naming
 from dataproducts.core.project import Project
 from dataproducts.core.removed_specs import KnownProduct, RemovedProduct, record_domain, retention_days
-from dataproducts.core.run_outcome import BUILD_TASK
 
 RETIRED_TAG = "retired-spec"
 BROKEN_SPEC_TASK = "fix_the_spec"  # the one task of a broken spec's DAG (dag_factory.broken_product_dag)
 WHAT_EACH_TASK_CANNOT_DO = {
-    BUILD_TASK: "this run cannot build; nothing was published",
+    naming.BUILD_TASK: "this run cannot build; nothing was published",
     "publish": "this run cannot publish; nothing was published",
     "emit_metadata": "this run's metadata was not sent",
     BROKEN_SPEC_TASK: "this run cannot do anything",
@@ -52,7 +51,7 @@ def retired_dag(removed: RemovedProduct) -> DAG:
         if removed.broken:
             _failing_task(removed, BROKEN_SPEC_TASK)
         else:
-            build, publish = _failing_task(removed, BUILD_TASK), _failing_task(removed, "publish")
+            build, publish = _failing_task(removed, naming.BUILD_TASK), _failing_task(removed, "publish")
             emit = _failing_task(removed, "emit_metadata").as_teardown()  # as in the product's DAG
             build >> publish >> emit
     return dag

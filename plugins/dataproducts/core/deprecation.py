@@ -11,11 +11,13 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from dataproducts.core import naming
 from dataproducts.core.errors import SpecError
-from dataproducts.core.spec import DataProductSpec, Deprecation, InputPort
+
+if TYPE_CHECKING:  # annotations only: the mesh state's key asks today() without the spec models
+    from dataproducts.core.spec import DataProductSpec, Deprecation, InputPort
 
 Findings = dict[str, list[SpecError]]
 MAX_NOTE = 200

@@ -5,11 +5,9 @@ Airflow's dag-processor parses each DAG file in a process of its own, and every 
 validity depends on the whole mesh (references and cycles cross domains). The first file parsed
 after a change validates everything and stores the outcome as one slice per domain (its entries,
 errors included, and who reads each product); every other file reads only its own slice back,
-without validating again: the slice holds specs that were validated when it was written. The key
-is the exact state of every input: each spec's, dbt project's and manifest's path, size,
-modification time and inode, the settings that bound loading (max_spec_bytes) and the naming rules, the core's
-own source files, and the day (a deprecated port's sunset turns its readers' warnings into errors). A slice holds validated data
-(JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
+without validating again: the slice holds specs that were validated when it was written. The
+slices of one state of the inputs live in the folder mesh_state names by that state's key. A
+slice holds validated data (JSON), never code, and a cache that is missing, unreadable or unwritable only costs the time it
 would have saved.
 """
 
@@ -18,7 +16,6 @@ from __future__ import annotations
 import datetime
 import enum
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -31,15 +28,14 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
-from dataproducts.core import deprecation, naming_rules
 from dataproducts.core.errors import SpecError
-from dataproducts.core.loader import LoadedSpec, max_spec_bytes
+from dataproducts.core.loader import LoadedSpec
 from dataproducts.core.mesh import Mesh, load_mesh
+from dataproducts.core.mesh_state import FORMAT, slice_file_name, state_folder
 from dataproducts.core.project import Project
 from dataproducts.core.spec import DataProductSpec
 
 log = logging.getLogger(__name__)
-FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class DomainSlice:
 
 
 def load_domain_cached(project: Project, domain: str) -> DomainSlice:
-    folder = _folder(project)
+    folder = state_folder(project)
     if folder.is_dir():
         try:
             return _read_slice(project, folder, domain)
@@ -72,25 +68,15 @@ def load_domain_cached(project: Project, domain: str) -> DomainSlice:
     return slice_of(_rebuild(project, folder), domain)
 
 
-def state_folder(project: Project) -> Path:
-    """Where the slices of the inputs' present state are (or will be) kept; a new state, a new folder."""
-    return _folder(project)
-
-
 def stored_slice(project: Project, folder: Path, domain: str) -> Optional[DomainSlice]:
     """The domain's slice as stored in folder, None while the folder is not written; raises
     OSError, ValueError, KeyError or TypeError for an unreadable one (load_domain_cached mends it)."""
     return _read_slice(project, folder, domain) if folder.is_dir() else None
 
 
-def slice_file_name(domain: str) -> str:
-    """Domains are folder names, which may hold any character: a file is named by a digest."""
-    return hashlib.sha256(domain.encode()).hexdigest()[:20]
-
-
 def load_mesh_cached(project: Project) -> Mesh:
     """The whole mesh from the cache (every slice), or validated and stored when the cache is stale."""
-    folder = _folder(project)
+    folder = state_folder(project)
     if folder.is_dir():
         try:
             entries = {}
@@ -111,46 +97,6 @@ def slice_of(mesh: Mesh, domain: str) -> DomainSlice:
     return DomainSlice(mesh.project, domain, entries, {e.product_id: mesh.consumers_of(e.product_id) for e in entries}, producers)
 
 
-def fingerprint(project: Project) -> str:
-    lines = [f"{FORMAT}|{project.root.resolve()}|max_spec_bytes={max_spec_bytes()}|today={deprecation.today()}"]
-    lines.append(f"naming={naming_rules.fingerprint()}")
-    lines += _states(_files_two_deep(project.specs_dir))
-    for dbt_project in sorted(project.dbt_dir.glob("*/dbt_project.yml")):
-        lines += _states([str(dbt_project), str(dbt_project.parent / "target" / "manifest.json")])
-    lines += _states(sorted(str(p) for p in Path(__file__).parent.glob("*.py")))
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24]
-
-
-def _files_two_deep(top: Path) -> list[str]:
-    """Every file at <top>/<folder>/<file> (a superset of the spec files: any change there counts)."""
-    try:
-        folders = sorted(entry.path for entry in os.scandir(top) if entry.is_dir())
-    except OSError:
-        return [str(top)]
-    files = []
-    for folder in folders:
-        try:
-            files += sorted(entry.path for entry in os.scandir(folder))
-        except OSError:  # unreadable: the loader reports it
-            files.append(folder)
-    return files
-
-
-def _states(paths: list[str]) -> list[str]:
-    lines = []
-    for path in paths:
-        try:
-            stat = os.stat(path)
-            lines.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}")
-        except OSError:  # gone, a dangling link or a link loop: the loader reports it
-            lines.append(f"{path}:missing")
-    return lines
-
-
-def _folder(project: Project) -> Path:
-    return project.state_dir / "cache" / f"mesh-{fingerprint(project)}"
-
-
 def _slice_file(folder: Path, domain: str) -> Path:
     return folder / f"{slice_file_name(domain)}.json"
 
@@ -168,7 +114,7 @@ def _read_slice(project: Project, folder: Path, domain: str) -> DomainSlice:
 
 def _rebuild(project: Project, folder: Path) -> Mesh:
     mesh = load_mesh(project)
-    if _folder(project) != folder:  # an input changed while it was read: never store a mix
+    if state_folder(project) != folder:  # an input changed while it was read: never store a mix
         return mesh
     staging = folder.with_name(f".{folder.name}-{os.getpid()}")
     try:

@@ -19,6 +19,7 @@ DAG_TAG = "data-product"
 BROKEN_TAG = "broken-spec"
 MAINTENANCE_TAG = "dataproducts-maintenance"
 CATALOG_DAG_ID = "dataproducts_catalog_sync"
+BUILD_TASK = "build"  # a product DAG's task that builds and leaves the run's outcome (core/run_outcome)
 
 NEW_DOMAINS_DAG_FILE = "dataproducts_new_domains.py"  # dags/ file that builds domains without a file of their own
 

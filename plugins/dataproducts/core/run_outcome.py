@@ -22,9 +22,9 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from dataproducts.core.business_date import parse_business_date
+from dataproducts.core.naming import BUILD_TASK as BUILD_TASK  # the task that leaves the outcome
 from dataproducts.core.spec import Severity
 
-BUILD_TASK = "build"  # the task that leaves the outcome
 OUTCOME_KEY = "build_outcome"  # its XCom key when it failed or skipped (else its return value)
 RETURN_VALUE_KEY = "return_value"  # Airflow's key of a task's return value
 
