@@ -327,19 +327,36 @@ _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.o
 
 class _PlainLoader(SafeLoader):  # type: ignore[misc,valid-type]  # SafeLoader is libyaml's or PyYAML's safe loader
     """The safe loader, its tags resolved as the safe loader resolves them, minus the work for path
-    resolvers, which the safe loader never has (libyaml calls these three for every node)."""
+    resolvers, which the safe loader never has (libyaml calls these three for every node).
+
+    A plain scalar's implicit tag depends on its text alone. Only a text whose first character
+    starts one of the safe loader's patterns (a digit, '-', '.', '~', 'y', 'n', 'o', 't', 'f', ...)
+    can be anything but text, and spec files repeat the same few of those ('name', 'true', 'none',
+    'date', 'table') hundreds of thousands of times in a mesh: the tag found by the safe loader's own
+    patterns is remembered per text, so each is matched once. The memory is bounded (_TAGS_KEPT)."""
 
     _by_first_char = {first: tuple(rules) for first, rules in SafeLoader.yaml_implicit_resolvers.items() if first is not None}
     _any_first_char = tuple(SafeLoader.yaml_implicit_resolvers.get(None, ()))
 
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode:
-            if implicit[0]:  # plain: its text may say null, true, 3 or 2026-12-01
-                for tag, pattern in self._by_first_char.get(value[:1], ()) + self._any_first_char:
-                    if pattern.match(value):
-                        return tag
+            if implicit[0] and (value[:1] in self._by_first_char or self._any_first_char):  # may say null, true, 3
+                tag = _implicit_tags.get(value)
+                return tag if tag is not None else self._remember_tag(value)
             return _STR
         return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    @classmethod
+    def _remember_tag(cls, value: str) -> str:
+        tag = _STR
+        for rule_tag, pattern in cls._by_first_char.get(value[:1], ()) + cls._any_first_char:
+            if pattern.match(value):
+                tag = rule_tag
+                break
+        if len(_implicit_tags) >= _TAGS_KEPT:
+            _implicit_tags.clear()
+        _implicit_tags[value] = tag
+        return tag
 
     def descend_resolver(self, current_node, current_index):
         return None
@@ -348,50 +365,77 @@ class _PlainLoader(SafeLoader):  # type: ignore[misc,valid-type]  # SafeLoader i
         return None
 
 
+_TAGS_KEPT = 10_000  # texts whose implicit tag is remembered; a mesh of 10,000 specs has under 1,000
+_implicit_tags: dict[str, str] = {}
+
+
 def _plain_data(text: str) -> Any:
     """The document's data when it is plain (untagged scalars, lists and mappings with text keys, each
-    key once, no merge keys) and within the bounds, built as _Builder builds it but without places;
-    raises _NotPlain otherwise, and for any YAML error."""
+    key once, no merge keys) and within the bounds, the same data as _Builder builds but without
+    places; raises _NotPlain otherwise, and for any YAML error."""
     loader = _PlainLoader(text)
     try:
         node = loader.get_single_node()
-        if node is None:
-            return None
-        count = 0
-        construct = loader.construct_object
-
-        def build(node, depth: int) -> Any:  # mirrors _Builder.build, its counting included
-            nonlocal count
-            count += 1
-            if count > MAX_VALUES or depth > MAX_DEPTH:
-                raise _NotPlain
-            kind = node.__class__
-            if kind is yaml.ScalarNode:
-                if len(node.value) > MAX_TEXT:
-                    raise _NotPlain
-                if node.tag == _STR:
-                    return node.value
-                if node.tag not in _PLAIN_TAGS:
-                    raise _NotPlain
-                return construct(node)
-            if kind is yaml.SequenceNode and node.tag == _SEQ:
-                return [build(item, depth + 1) for item in node.value]
-            if kind is not yaml.MappingNode or node.tag != _MAP:
-                raise _NotPlain
-            result: dict = {}
-            for key_node, value_node in node.value:
-                key = key_node.value
-                if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR or len(key) > MAX_TEXT or key in result:
-                    raise _NotPlain
-                count += 1
-                result[key] = build(value_node, depth + 1)
-            return result
-
-        return build(node, 0)
+        return None if node is None else _PlainWalk(loader).build(node, 0)
     except (yaml.YAMLError, RecursionError):
         raise _NotPlain from None
     finally:
         loader.dispose()
+
+
+class _PlainWalk:
+    """Nodes -> data for _plain_data, within the bounds, as _Builder builds it.
+
+    It takes a container's text scalars (most values) in place instead of one call each, and counts
+    a container's values when it enters it, before walking them (so an alias used again and again
+    still stops at MAX_VALUES): the count _Builder reaches, reached no later.
+
+    A class, not nested functions: a function that calls itself through its closure is a reference
+    cycle, which kept every loader (and libyaml's buffers, tens of kB) alive until the next full
+    collection, and loading a mesh pauses the collector (mesh.py): 270 MB at 10,000 specs."""
+
+    def __init__(self, loader):
+        self.construct = loader.construct_object
+        self.count = 1  # the document's node; each node is counted by its container
+
+    def build(self, node, depth: int) -> Any:
+        kind = node.__class__
+        if kind is yaml.ScalarNode:
+            return self.scalar(node)
+        items = node.value
+        if items and depth >= MAX_DEPTH:  # its values would nest deeper than MAX_DEPTH
+            raise _NotPlain
+        if kind is yaml.SequenceNode and node.tag == _SEQ:
+            self.count += len(items)
+            if self.count > MAX_VALUES:
+                raise _NotPlain
+            return [
+                item.value
+                if item.__class__ is yaml.ScalarNode and item.tag == _STR and len(item.value) <= MAX_TEXT
+                else self.build(item, depth + 1)
+                for item in items
+            ]
+        if kind is not yaml.MappingNode or node.tag != _MAP:
+            raise _NotPlain
+        self.count += 2 * len(items)  # each key and its value
+        if self.count > MAX_VALUES:
+            raise _NotPlain
+        result: dict = {}
+        for key_node, value_node in items:
+            key = key_node.value
+            if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR or len(key) > MAX_TEXT or key in result:
+                raise _NotPlain
+            if value_node.__class__ is yaml.ScalarNode and value_node.tag == _STR and len(value_node.value) <= MAX_TEXT:
+                result[key] = value_node.value
+            else:
+                result[key] = self.build(value_node, depth + 1)
+        return result
+
+    def scalar(self, node) -> Any:
+        value = node.value
+        if len(value) > MAX_TEXT or node.tag not in _PLAIN_TAGS:
+            raise _NotPlain
+        return value if node.tag == _STR else self.construct(node)
 
 
 class _Builder:
