@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import gc
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,18 @@ def test_remembered_tags_stay_bounded(monkeypatch):
     assert safe_yaml._plain_data(text) == {f"k{i}": i for i in range(40)}
     assert len(safe_yaml._implicit_tags) <= 5
     assert safe_yaml._plain_data("d: 2026-12-01") == {"d": datetime.date(2026, 12, 1)}
+
+
+@pytest.mark.parametrize(
+    ("written", "size", "limit", "read"), [(30, 30, 50, 30), (30, 10, 50, 30), (100, 10, 50, 50), (0, 0, 5, 0)]
+)
+def test_a_file_is_read_to_its_end_or_to_the_limit_whatever_size_it_had(written, size, limit, read):
+    """The size taken before reading may be out of date (the file grew, or shrank): it only sizes the first read."""
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, bytes(range(256))[:written] if written <= 256 else b"x" * written)
+        os.close(writer)
+        data = safe_yaml._read_to_end(reader, limit, size)
+        assert len(data) == read
+    finally:
+        os.close(reader)

@@ -130,15 +130,31 @@ def read_spec_bytes(path: Path, specs_dir: Path, max_bytes: int) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         raise ReadError(f"cannot be read ({exc.strerror})", "check the file's permissions") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped between lstat and open
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):  # swapped between lstat and open
             raise ReadError("is not a regular file, and is never read", "replace it with a plain YAML file")
-        data = handle.read(max_bytes + 1)
+        data = _read_to_end(fd, max_bytes + 1, opened.st_size)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:  # grew after stat
         raise ReadError(
             f"is more than the limit of {max_bytes:,} bytes for a spec file",
             "split the product into smaller ones, or raise the max_spec_bytes setting",
         )
+    return data
+
+
+def _read_to_end(fd: int, limit: int, size: int) -> bytes:
+    """The file's bytes up to its end, or the first `limit` of them. The first read asks for the size
+    the file has (and a byte more, to see its end): a buffered read of `limit` bytes allocated a
+    buffer of the limit (256 kB) for every 1 kB spec, three quarters of the time reading a mesh took."""
+    data = os.read(fd, min(size, limit - 1) + 1)
+    while len(data) < limit:  # the file grew since its size was taken, or the read was short
+        more = os.read(fd, min(limit - len(data), 8192))
+        if not more:
+            break
+        data += more
     return data
 
 
