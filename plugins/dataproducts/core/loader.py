@@ -186,21 +186,25 @@ def _kind_of(data) -> str:
 
 def _relative(path: Path, root: Path) -> str:
     """The file's path from the root, never the target of a link (which may be anywhere)."""
-    try:
-        return (_resolved(path.parent) / path.name).relative_to(_resolved(root)).as_posix()
-    except ValueError:
+    folder = _folder_from_root(path.parent, root)
+    if folder is None:
         return path.as_posix()
+    return path.name if folder == "." else f"{folder}/{path.name}"
 
 
 @lru_cache(maxsize=1024)
-def _resolved(folder: Path) -> Path:
-    """A folder's real path, once per folder while loading (a domain's specs share theirs);
-    forget_folders() starts afresh, so a folder moved or relinked since is seen as it is now."""
-    return folder.resolve()
+def _folder_from_root(folder: Path, root: Path) -> Optional[str]:
+    """The folder's real path from the root's ('product_specs/sales'), None when it is not under the
+    root; worked out once per folder while loading (a domain's specs share theirs); forget_folders()
+    starts afresh, so a folder moved or relinked since is seen as it is now."""
+    try:
+        return folder.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 def forget_folders() -> None:
-    _resolved.cache_clear()
+    _folder_from_root.cache_clear()
 
 
 @lru_cache(maxsize=1)
