@@ -18,11 +18,18 @@ filled by one unmeasured warm-up round. Load averages are printed before and aft
     .venv/bin/python bench/validate_bench.py                                  # 10,000 over 300, 3 rounds
     .venv/bin/python bench/validate_bench.py --project /tmp/mesh10k --keep    # generate once, reuse later
     .venv/bin/python bench/validate_bench.py --profile                        # + cProfile of load_mesh
+    .venv/bin/python bench/validate_bench.py --only validate --baseline f37b44d # before/after in one window
+
+--baseline REV exports that revision's plugins/ (git archive) into the temporary directory and runs
+`validate` with them first on PYTHONPATH, alternating with the worktree's own in every round (in
+turn first), so that both see the same machine: on a shared 2-core machine the speed of one code
+drifts by 20-30% from one minute to the next. It prints the per-round ratio of their CPU times.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -30,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +111,14 @@ def make_env(root: Path, work: Path) -> dict:
     return env
 
 
+def baseline(rev: str, work: Path, env: dict) -> dict:
+    """The environment that runs `rev`'s plugins/ (exported into work) instead of the worktree's."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "plugins"], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(work / "baseline", filter="data")
+    return {**env, "PYTHONPATH": str(work / "baseline" / "plugins")}
+
+
 def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -121,6 +137,7 @@ def main() -> int:
     parser.add_argument("--project", type=Path, help="generate the mesh here, or reuse the one already there")
     parser.add_argument("--only", choices=("validate", "domain"), help="measure only validate, or only the domain file")
     parser.add_argument("--profile", choices=("tottime", "cumulative"), help="also cProfile load_mesh once, sorted so")
+    parser.add_argument("--baseline", metavar="REV", help="also validate with this git revision's plugins/, alternating rounds")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
@@ -144,12 +161,19 @@ def main() -> int:
         print(f"{n_products} specs; domain file dags/{domain}.py ({in_domain} products); load average before: {load()}")
 
         run_validate(root, env, n_products)  # warm-up: bytecode, OS file cache
+        baseline_env = baseline(args.baseline, work, env) if args.baseline else None
+        if baseline_env is not None:
+            run_validate(root, baseline_env, n_products)
         if args.only != "validate":
             run_domain_file(root, domain, env, warm_state, in_domain)  # warm-up: airflow.cfg, fills the mesh cache
-        rounds: dict[str, list[dict]] = {"validate": [], "cold": [], "warm": []}
+        rounds: dict[str, list[dict]] = {"validate": [], "baseline": [], "cold": [], "warm": []}
         for i in range(args.repeat):
             if args.only != "domain":
+                if baseline_env is not None and i % 2 == 0:
+                    rounds["baseline"].append(run_validate(root, baseline_env, n_products))
                 rounds["validate"].append(run_validate(root, env, n_products))
+                if baseline_env is not None and i % 2 == 1:
+                    rounds["baseline"].append(run_validate(root, baseline_env, n_products))
             if args.only != "validate":
                 rounds["cold"].append(run_domain_file(root, domain, env, tempfile.mkdtemp(dir=work), in_domain))
                 rounds["warm"].append(run_domain_file(root, domain, env, warm_state, in_domain))
@@ -157,9 +181,17 @@ def main() -> int:
 
         print(f"\n| {n_products:,} products over {args.domains} domains, median (min-max) of {args.repeat} | wall s | CPU s |")
         print("|---|---:|---:|")
+        if rounds["baseline"]:
+            r = rounds["baseline"]
+            print(
+                f"| `dataproducts validate` at {args.baseline} (process) | {spread([x['wall'] for x in r])} | {spread([x['cpu'] for x in r])} |"
+            )
         if rounds["validate"]:
             r = rounds["validate"]
             print(f"| `dataproducts validate` (process) | {spread([x['wall'] for x in r])} | {spread([x['cpu'] for x in r])} |")
+        if rounds["baseline"]:
+            ratios = [b["cpu"] / a["cpu"] for b, a in zip(rounds["baseline"], rounds["validate"], strict=True)]
+            print(f"\nCPU of {args.baseline} / CPU now, round by round: {spread(ratios)}")
         if rounds["cold"]:
             r = rounds["cold"]
             print(
