@@ -334,6 +334,17 @@ _PLAIN_TAGS = {
 }
 
 
+# what PyYAML's constructors raise for a scalar of a plain tag that is not one (explicit '!!int abc',
+# or a date-shaped 2026-13-45): the safe loader lets these through as they are, not as YAMLError
+_CONSTRUCT_ERRORS = (ValueError, KeyError, AttributeError, TypeError, OverflowError)
+_KINDS = {
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
+
+
 class _NotPlain(Exception):
     """The fast path met something it leaves to the careful one."""
 
@@ -451,7 +462,12 @@ class _PlainWalk:
         value = node.value
         if len(value) > MAX_TEXT or node.tag not in _PLAIN_TAGS:
             raise _NotPlain
-        return value if node.tag == _STR else self.construct(node)
+        if node.tag == _STR:
+            return value
+        try:
+            return self.construct(node)
+        except _CONSTRUCT_ERRORS:  # e.g. '!!int abc' or 2026-13-45: the careful reader says where and why
+            raise _NotPlain from None
 
 
 class _Builder:
@@ -521,7 +537,15 @@ class _Builder:
                 "shorten it; long documentation belongs in the dbt project or a linked page",
                 _place(node.start_mark),
             )
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except _CONSTRUCT_ERRORS:
+            kind = _KINDS.get(node.tag, "a value of its tag")
+            raise ReadError(
+                f"has the value {snippet(node.value)}, which YAML takes for {kind} but is not a valid one",
+                f"write {kind} there, or quote the value ('...') to keep it as text, without a '!!' tag",
+                _place(node.start_mark),
+            ) from None
 
     def _tag_error(self, node) -> ReadError:
         return ReadError(
