@@ -87,17 +87,25 @@ def read_document(path: Path, specs_dir: Path, max_bytes: Optional[int] = None) 
     return safe_yaml.parse(safe_yaml.decode(safe_yaml.read_spec_bytes(path, specs_dir, limit)))
 
 
-def load_spec_file(path: Path, root: Path, specs_dir: Optional[Path] = None, max_bytes: Optional[int] = None) -> LoadedSpec:
-    """max_bytes: the max_spec_bytes setting, when the caller has read it already (once for many files)."""
+def load_spec_file(
+    path: Path,
+    root: Path,
+    specs_dir: Optional[Path] = None,
+    max_bytes: Optional[int] = None,
+    document: Optional[safe_yaml.Document] = None,
+) -> LoadedSpec:
+    """max_bytes: the max_spec_bytes setting, when the caller has read it already (once for many files);
+    document: the file's document when another process has read it already (core/spec_prefetch)."""
     rel = _relative(path, root)
     specs_dir = specs_dir if specs_dir is not None else path.parent.parent
     if not naming.file_place_is_valid(path):
         return _badly_placed(path, rel)
     expected_id = naming.product_id_for_file(path)
-    try:
-        document = read_document(path, specs_dir, max_bytes)
-    except safe_yaml.ReadError as exc:
-        return _unreadable(expected_id, rel, exc)
+    if document is None:
+        try:
+            document = read_document(path, specs_dir, max_bytes)
+        except safe_yaml.ReadError as exc:
+            return _unreadable(expected_id, rel, exc)
     return _from_document(document, rel, expected_id)
 
 
