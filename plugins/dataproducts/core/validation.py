@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
-from dataproducts.core import access, contract, quality, selection
+from dataproducts.core import access, contract, forked, quality, selection
 from dataproducts.core.errors import SpecError
 from dataproducts.core.manifest import Manifest, ManifestError, load_manifest
 from dataproducts.core.safe_yaml import snippet
@@ -172,12 +172,37 @@ def _closed_path(start: str, members: set[str], feeds: dict[str, list[str]]) -> 
 def dbt_errors(mesh) -> Errors:
     """The products checked against their dbt project's manifest, project by project: one look at
     each manifest per pass, and one manifest held at a time (a mesh of 300 projects held all 300
-    manifests at once, 340 MB of them, most of the pass's memory)."""
-    errors: Errors = defaultdict(list)
+    manifests at once, 340 MB of them, most of the pass's memory). In a large mesh a forked child
+    checks the projects of the second half of the products (core/forked); its errors are the ones
+    this process would find, and if it fails this process checks them too."""
     by_project: dict[str, list[tuple[str, DataProductSpec]]] = {}
     for pid, spec in mesh.products.items():
         by_project.setdefault(spec.transform.dbt.project, []).append((pid, spec))
-    for products in by_project.values():
+    first, second = _halves(list(by_project.values()))
+    with forked.Forked(
+        lambda: _project_errors(mesh, second), wanted=bool(second) and len(mesh.products) >= forked.PARALLEL_FROM
+    ) as child:
+        errors = _project_errors(mesh, first)
+        theirs = child.result()
+    errors.update(theirs if theirs is not None else _project_errors(mesh, second))
+    return errors
+
+
+def _halves(groups: list[list]) -> tuple[list[list], list[list]]:
+    """The groups in order, cut in two where the parts hold the nearest to half of their items each."""
+    if len(groups) < 2:
+        return groups, []
+    half, before, cuts = sum(map(len, groups)) / 2, 0, []
+    for cut in range(1, len(groups)):
+        before += len(groups[cut - 1])
+        cuts.append((abs(before - half), cut))
+    cut = min(cuts)[1]
+    return groups[:cut], groups[cut:]
+
+
+def _project_errors(mesh, projects: list[list[tuple[str, DataProductSpec]]]) -> Errors:
+    errors: Errors = defaultdict(list)
+    for products in projects:
         manifest, problem = _manifest_for(mesh.project, products[0][1])
         for pid, spec in products:
             path = mesh.entries[pid].path
