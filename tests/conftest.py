@@ -159,10 +159,34 @@ def set_connection(monkeypatch, conn_id: str, value) -> str:
 
 
 # `./run tests` runs two pytest-xdist workers. The tests that share one running Airflow must run on
-# one worker and in their order: each of these paths is one unit of work (the biggest go first), every
-# other test a unit of its own. (pytest-xdist's own `xdist_group` mark is silently ignored under
-# pytest 9.2: it renames node ids, which pytest no longer lets it do.)
-ONE_WORKER = ("tests/production/", "tests/test_e2e.py", "tests/test_ui_browser.py")
+# one worker and in their order: each of these paths is one unit of work, every other test a unit of
+# its own. (pytest-xdist's own `xdist_group` mark is silently ignored under pytest 9.2: it renames node
+# ids, which pytest no longer lets it do.) The units are handed out in this order, the longest first
+# (test_e2e.py, some 15 minutes, is the suite's critical path), then the single tests, the slowest
+# (SLOW_FIRST: each runs Airflow or dbt for half a minute or more) first, so the suite never ends
+# waiting on one long test that started last.
+ONE_WORKER = ("tests/test_e2e.py", "tests/production/", "tests/test_ui_browser.py")
+SLOW_FIRST = (
+    "tests/test_product_run.py",
+    "tests/test_demo_signals.py",
+    "tests/test_freshness_run.py",
+    "tests/test_dbt_runner.py",
+    "tests/test_code_hygiene.py",
+)
+
+
+def work_order(scopes: list[str]) -> list[str]:
+    """The shared-Airflow units in ONE_WORKER's order, then the slow single tests, then the rest (in
+    collection order)."""
+
+    def rank(scope: str) -> tuple[int, int]:
+        for group in (ONE_WORKER, SLOW_FIRST):
+            for i, path in enumerate(group):
+                if scope.startswith(path):
+                    return (0 if group is ONE_WORKER else 1, i)
+        return (2, 0)
+
+    return sorted(scopes, key=rank)  # stable: the rest keeps collection order
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -172,5 +196,26 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedAirflowScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return next((path for path in ONE_WORKER if nodeid.startswith(path)), nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if self.workqueue and not getattr(self, "_ordered", False):
+                self._ordered = True
+                for scope in work_order(list(self.workqueue)):
+                    self.workqueue.move_to_end(scope)
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node) -> None:
+            # xdist gives a worker its next unit while it still has up to two tests to run: behind a
+            # shared-Airflow unit's last scenarios (minutes each) that unit would wait while the other
+            # worker might have nothing left to do. Here such a worker gets its next unit only when its
+            # last test starts (a worker runs a test once it has the next one, or is told to stop).
+            pending_shared = sum(
+                list(done.values()).count(False)
+                for scope, done in self.assigned_work.get(node, {}).items()
+                if scope in ONE_WORKER
+            )
+            if pending_shared > 1 and self.workqueue and not node.shutting_down:
+                return
+            super()._reschedule(node)
 
     return SharedAirflowScheduling(config, log)
