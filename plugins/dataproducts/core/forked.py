@@ -61,6 +61,10 @@ class Forked:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Reaps the child if its result was not asked for."""
         if self._child is not None:
             pid, receive = self._child
             self._child = None

@@ -58,7 +58,7 @@ class Prefetch:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._child.__exit__(*exc)
+        self._child.close()
 
 
 def read_plainly(paths: Sequence[Path], specs_dir: Path, max_bytes: int) -> list[Read]:
