@@ -13,7 +13,8 @@ What it holds is set by the test:
 * `xcoms` (run id -> the build task's return value), `assets` (name -> time of its latest event),
   `events` (DAG id -> the asset events it published).
 * `fail_next(n, status, applied)`: the next n requests are answered with that status (a busy
-  server), after doing what they asked if `applied`.
+  server), after doing what they asked if `applied`; status `DROP`: the connection is closed
+  without an answer (a kept-alive connection the server closed as the request arrived).
 * `answer_everything(status, body, content_type)`: one answer for every request (an Airflow that
   answers badly, or something that is not Airflow).
 
@@ -53,6 +54,9 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+
+
+DROP = 0  # fail_next's status for: close the connection without answering
 
 
 @dataclass
@@ -162,6 +166,9 @@ class FakeAirflow:
                     json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw,
                 )
                 answer = fake._answer(request)
+                if answer.status == DROP:
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(answer.body)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_airflow import TOKEN, FakeAirflow
+from fake_airflow import DROP, TOKEN, FakeAirflow
 
 from dataproducts.cli import main
 from dataproducts.core.run_outcome import BuildOutcome
@@ -234,6 +234,21 @@ def test_a_trigger_that_failed_after_creating_its_run_is_retried_without_a_secon
     run_id = AirflowApi(airflow.url, token=TOKEN).trigger("pricing.market_prices", partition_key="2026-11-03")
     assert [r.dag_run_id for r in airflow.runs["pricing.market_prices"]] == [run_id]
     assert [r.method for r in airflow.requests] == ["POST", "POST"], "retried once, answered 409: it exists"
+
+
+def test_a_connection_dropped_without_an_answer_is_asked_again(airflow):
+    """A kept-alive connection that the server closes as a request goes out ends in 'Connection
+    reset by peer' or 'closed connection without response' (seen in the end-to-end test against
+    Airflow's uvicorn): the call is repeated, a trigger without a second run."""
+    from dataproducts.ops.airflow_api import AirflowApi
+
+    api = AirflowApi(airflow.url, token=TOKEN)
+    airflow.fail_next(2, DROP, applied=True)
+    run_id = api.trigger("pricing.market_prices", partition_key="2026-11-03")
+    assert [r.dag_run_id for r in airflow.runs["pricing.market_prices"]] == [run_id]
+    airflow.fail_next(2, DROP)
+    assert [r.dag_run_id for r in api.runs_since("pricing.market_prices", "2026-11-01T00:00:00Z")] == [run_id]
+    assert [r.method for r in airflow.requests] == ["POST"] * 3 + ["GET"] * 3
 
 
 def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):

@@ -16,7 +16,9 @@ Ours, and why:
   (dataproducts.cli.airflow_access).
 - triggering under a run id of our own: a trigger that is repeated after a server error either
   creates the run or is told it exists (409), so it can never start a second one.
-- a connection that is refused is not retried: an Airflow that is not there is said at once.
+- a connection that is refused is not retried: an Airflow that is not there is said at once; one
+  that the server drops without an answer is (twice: a kept-alive connection that uvicorn closes
+  as a request arrives ends in "Connection reset by peer").
 - `ProductRun` and `report`: what a product's run built, read from its build task's XCom.
 """
 
@@ -98,11 +100,12 @@ class AirflowNotFound(AirflowAnswered):
 
 
 def _retries() -> urllib3.Retry:
-    """Server errors are retried (a trigger too: see AirflowApi.trigger), a refused connection is not."""
+    """Server errors and connections dropped without an answer are retried (a trigger too: see
+    AirflowApi.trigger), a refused connection is not."""
     return urllib3.Retry(
         total=3,
         connect=0,
-        read=0,
+        read=2,
         status=3,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=frozenset({"GET", "PATCH", "POST"}),
