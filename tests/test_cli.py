@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 from fake_airflow import DROP, TOKEN, FakeAirflow
 
@@ -249,6 +252,46 @@ def test_a_connection_dropped_without_an_answer_is_asked_again(airflow):
     airflow.fail_next(2, DROP)
     assert [r.dag_run_id for r in api.runs_since("pricing.market_prices", "2026-11-01T00:00:00Z")] == [run_id]
     assert [r.method for r in airflow.requests] == ["POST"] * 3 + ["GET"] * 3
+
+
+def test_a_server_that_never_answers_is_not_asked_again(monkeypatch):
+    """A read timeout is not a dropped connection: an Airflow that takes the request and hangs is
+    said to be unreachable after one timeout, not after three (urllib3 counts both as 'read')."""
+    import socket
+
+    from dataproducts.ops import airflow_api
+
+    monkeypatch.setattr(airflow_api, "TIMEOUT_SECONDS", 0.3)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.2)
+        api = airflow_api.AirflowApi(f"http://127.0.0.1:{server.getsockname()[1]}", token=TOKEN)
+        accepted = []
+        with pytest.raises(airflow_api.AirflowUnreachable, match="Read timed out"), _accepting(server, accepted):
+            api.dag("pricing.market_prices")
+        assert len(accepted) == 1
+
+
+@contextlib.contextmanager
+def _accepting(server, accepted):
+    """Accept every connection to `server` in a thread and keep it open without a word."""
+    done = threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
 
 
 def test_show_names_a_products_ports_with_their_access(compiled_repo, capsys):

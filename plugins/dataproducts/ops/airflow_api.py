@@ -18,7 +18,8 @@ Ours, and why:
   creates the run or is told it exists (409), so it can never start a second one.
 - a connection that is refused is not retried: an Airflow that is not there is said at once; one
   that the server drops without an answer is (twice: a kept-alive connection that uvicorn closes
-  as a request arrives ends in "Connection reset by peer").
+  as a request arrives ends in "Connection reset by peer"); a read timeout is not (a hung Airflow
+  is said after one timeout, not three).
 - `ProductRun` and `report`: what a product's run built, read from its build task's XCom.
 """
 
@@ -99,10 +100,21 @@ class AirflowNotFound(AirflowAnswered):
     """404: no such DAG, run, task or XCom (or not yet)."""
 
 
+class _Retries(urllib3.Retry):
+    """urllib3's `Retry` counts a dropped connection and a read timeout as one kind ("read"); a
+    server that takes the request and never answers is not asked again: it would only make the
+    caller wait the timeout three times."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+            raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 def _retries() -> urllib3.Retry:
     """Server errors and connections dropped without an answer are retried (a trigger too: see
-    AirflowApi.trigger), a refused connection is not."""
-    return urllib3.Retry(
+    AirflowApi.trigger); a refused connection and a read timeout are not."""
+    return _Retries(
         total=3,
         connect=0,
         read=2,
