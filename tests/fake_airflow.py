@@ -8,6 +8,8 @@ What it holds is set by the test:
 * `users` (name -> password): `POST /auth/token` issues `TOKEN` for them, 401 for anyone else;
   every `/api/v2` call but the health check then needs `Authorization: Bearer <TOKEN>`.
 * `runs` (DAG id -> its runs, oldest first): `GET .../dagRuns` (with `limit`, `order_by=-run_after`),
+  the batch list `POST /api/v2/dags/~/dagRuns/list` (`dag_ids`, `run_after_gte`, pages of at most
+  `page_limit`, ordered by `run_after`),
   `POST .../dagRuns` adds a queued run under the run id it was given, and calls `on_trigger`
   (the test's stand-in for the scheduler, which may `finish` it).
 * `xcoms` (run id -> the build task's return value), `assets` (name -> time of its latest event),
@@ -131,6 +133,7 @@ class FakeAirflow:
         self.events: dict[str, list[AssetEventResponse]] = {}
         self.on_trigger: Optional[Callable[[FakeAirflow, DAGRunResponse], None]] = None  # the scheduler, if any
         self.requests: list[Request] = []
+        self.page_limit = 100  # Airflow's [api] maximum_page_limit: the batch list's longest page
         self._failures: list[tuple[int, bool]] = []
         self._everything: Optional[Answer] = None
         self._lock = threading.Lock()
@@ -141,6 +144,7 @@ class FakeAirflow:
             ("GET", r"/api/v2/assets/events", self._events),
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._list_runs),
             ("POST", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._trigger),
+            ("POST", r"/api/v2/dags/~/dagRuns/list", self._list_runs_batch),
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)/upstreamAssetEvents", self._upstream),
             (
                 "GET",
@@ -256,11 +260,22 @@ class FakeAirflow:
         runs = runs[: int(request.query.get("limit", ["100"])[0])]
         return _json(DAGRunCollectionResponse(dag_runs=runs, total_entries=len(runs)))
 
+    def _list_runs_batch(self, request: Request) -> Answer:
+        body = request.body
+        after = dt.datetime.fromisoformat(body["run_after_gte"]) if body.get("run_after_gte") else None
+        wanted = [run for dag in sorted(body.get("dag_ids") or self.runs) for run in self.runs.get(dag, [])]
+        runs = sorted((run for run in wanted if after is None or run.run_after >= after), key=lambda run: run.run_after)
+        offset, limit = body.get("page_offset", 0), min(body.get("page_limit", 100), self.page_limit)
+        return _json(DAGRunCollectionResponse(dag_runs=runs[offset : offset + limit], total_entries=len(runs)))
+
     def _trigger(self, request: Request, dag: str) -> Answer:
         run_id = request.body["dag_run_id"]
         if any(r.dag_run_id == run_id for r in self.runs.get(dag, [])):
             return Answer(409, b'{"detail": "exists"}')
-        run = dag_run(dag, run_id, "queued", partition_key=request.body.get("partition_key"), conf=request.body.get("conf"))
+        now = dt.datetime.now(dt.UTC)  # a manual run is due when it is triggered
+        run = dag_run(
+            dag, run_id, "queued", run_after=now, partition_key=request.body.get("partition_key"), conf=request.body.get("conf")
+        )
         self.runs.setdefault(dag, []).append(run)
         if self.on_trigger:
             self.on_trigger(self, run)
@@ -270,7 +285,9 @@ class FakeAirflow:
         """What a scheduler and a build task would do: the run ends in `state`, its build returned
         `built`, and a successful one published an event."""
         runs = self.runs[run.dag_id]
-        runs[runs.index(run)] = dag_run(run.dag_id, run.dag_run_id, state, partition_key=run.partition_key)
+        runs[runs.index(run)] = dag_run(
+            run.dag_id, run.dag_run_id, state, run_after=run.run_after, partition_key=run.partition_key
+        )
         if built is not None:
             self.xcoms[run.dag_run_id] = built
         if state == "success":

@@ -398,7 +398,7 @@ def test_a_backfill_of_three_dates_rebuilds_each_date_downstream_in_order_once_e
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"rebuilding {dates[0]} .. {dates[-1]} (3 dates, one after the other)" in done.stdout
     downstream = ["pricing.market_prices", "pricing.price_ratings", "advertising.promotion_candidates"]
-    found = without_cron_ticks(records(airflow.api, {p: airflow.api.runs_since(p, since) for p in downstream}))
+    found = without_cron_ticks(records(airflow.api, airflow.api.runs_of(downstream, since)))
     runs = [r for r in found if r.state == "success"]
     for product_id in ("pricing.market_prices", "pricing.price_ratings"):
         built = [r.business_date for r in sorted(runs, key=lambda r: r.start_date or "") if r.product_id == product_id]

@@ -1,18 +1,21 @@
-"""The one polling loop (ops/waiting.py) and what waits through it without runs: a stack coming up,
-against tests/fake_airflow.py (the runs' waits are in test_cli's reruns and the end-to-end tests)."""
+"""The one polling loop (ops/waiting.py), against tests/fake_airflow.py: the batch list of runs that
+every wait for runs asks, and what waits without runs (a stack coming up). The waits of reruns are
+in test_cli, those of whole meshes in the end-to-end tests."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 
 import pytest
-from fake_airflow import FakeAirflow
+from fake_airflow import T0, TOKEN, FakeAirflow, dag_run
 
 from dataproducts.core.project import Project
+from dataproducts.ops.airflow_api import AirflowApi
 from dataproducts.ops.stack import AirflowStack
-from dataproducts.ops.waiting import WaitTimedOut, wait_until
+from dataproducts.ops.waiting import WaitTimedOut, wait_for_runs, wait_until
 
 
 def test_wait_until_answers_once_the_probe_has_kept_answering_and_times_out_saying_for_what():
@@ -20,6 +23,41 @@ def test_wait_until_answers_once_the_probe_has_kept_answering_and_times_out_sayi
     assert wait_until(lambda: next(answers), 5, lambda: "-", interval=0.01, settle=0.015) == "d"
     with pytest.raises(WaitTimedOut, match=r"waited 0 s for the mesh: still waiting for x"):
         wait_until(lambda: None, 0.05, lambda: "the mesh: still waiting for x", interval=0.01)
+
+
+def test_a_wait_for_runs_asks_for_every_dags_runs_in_one_request_a_page_and_sorts_them_per_dag():
+    """Airflow's batch list, paged: a poll of a whole mesh is one request per page of runs, not one
+    per DAG; a run's DAG, order and the `since` bound survive the paging."""
+    hour = dt.timedelta(hours=1)
+    with FakeAirflow() as airflow:
+        airflow.page_limit = 2
+        airflow.runs = {
+            "a": [
+                dag_run("a", "a0", run_after=T0 - 24 * hour),
+                dag_run("a", "a1", run_after=T0),
+                dag_run("a", "a2", run_after=T0 + 2 * hour),
+            ],
+            "b": [dag_run("b", "b1", run_after=T0 + hour), dag_run("b", "b2", run_after=T0 + 3 * hour, state="running")],
+            "c": [dag_run("c", "c1", run_after=T0)],
+        }
+        api = AirflowApi(airflow.url, token=TOKEN)
+
+        def finished(runs):
+            return all(run.state == "success" for dag_runs in runs.values() for run in dag_runs)
+
+        with pytest.raises(WaitTimedOut):
+            wait_for_runs(api, ["b", "a", "a", "d"], T0.isoformat(), finished, 0, lambda: "-")
+        asked = [r for r in airflow.requests if r.path == "/api/v2/dags/~/dagRuns/list"]
+        assert [r.body["page_offset"] for r in asked] == [0, 2], "4 runs in pages of 2"
+        assert asked[0].body["dag_ids"] == ["a", "b", "d"]
+        airflow.runs["b"][1] = dag_run("b", "b2", run_after=T0 + 3 * hour)
+        runs = wait_for_runs(api, ["b", "a", "d"], T0.isoformat(), finished, 0, lambda: "-")
+        assert {dag: [run.dag_run_id for run in dag_runs] for dag, dag_runs in runs.items()} == {
+            "a": ["a1", "a2"],
+            "b": ["b1", "b2"],
+            "d": [],
+        }
+        assert all(r.path == "/api/v2/dags/~/dagRuns/list" for r in airflow.requests)
 
 
 def stack_at(tmp_path, port: int) -> AirflowStack:

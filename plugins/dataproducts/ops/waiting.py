@@ -65,7 +65,7 @@ def wait_for_runs(
     dag_ids = sorted(set(dag_ids))
 
     def probe() -> Optional[Runs]:
-        runs = {dag_id: api.runs_since(dag_id, since) for dag_id in dag_ids}
+        runs = api.runs_of(dag_ids, since)
         return runs if finished(runs) else None
 
     return wait_until(probe, timeout, waiting_for, settle=settle)
