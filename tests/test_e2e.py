@@ -3,6 +3,10 @@
 Only the roots are triggered. Every other product must be started by the scheduler because its
 inputs' assets were updated: the test checks each consumer's run type, which producers' events
 triggered it, the business date it built, and the tables and row counts in DuckDB.
+
+The scenarios share one Airflow and run in file order (tests/conftest.py, ONE_WORKER), and later
+ones build on earlier ones: the backfill rebuilds dates that "four dates in flight" built, so run
+alone (`-k backfill`) it fails on inputs that were never built. Select the scenarios it needs too.
 """
 
 from __future__ import annotations

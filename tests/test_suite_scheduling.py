@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-from conftest import ONE_WORKER, REPO
+from conftest import ONE_WORKER, REPO, SLOW_FIRST, work_order
 
 RECORD = """
 import json, os
@@ -50,3 +50,14 @@ def test_each_shared_airflow_unit_runs_on_one_worker_in_order(tmp_path):
         assert len({worker for _, _, worker in by_unit[unit]}) == 1, f"{unit} was split across workers: {by_unit[unit]}"
         assert [(p, n) for p, n, _ in by_unit[unit]] == sorted((p, n) for p, n, _ in by_unit[unit]), f"{unit} ran out of order"
     assert len({worker for _, _, worker in ran}) == 2, "the other tests ran beside them, on the other worker"
+
+
+def test_the_work_order_hands_out_the_shared_airflow_units_first_then_the_slow_tests_then_the_rest():
+    """The critical path first (test_e2e.py), then the other shared-Airflow units in ONE_WORKER's
+    order, then SLOW_FIRST's tests in its order, then every other test in collection order."""
+    rest = ["tests/test_cli.py::test_a", "tests/test_spec.py::test_b", "tests/test_cli.py::test_c"]
+    slow = [f"{path}::test_slow" for path in reversed(SLOW_FIRST)]
+    shared = list(reversed(ONE_WORKER))
+    scopes = [rest[0], *slow[:2], shared[0], rest[1], *slow[2:], *shared[1:], rest[2]]
+    assert work_order(scopes) == [*ONE_WORKER, *(f"{path}::test_slow" for path in SLOW_FIRST), *rest]
+    assert ONE_WORKER[0] == "tests/test_e2e.py", "the longest unit, the suite's critical path, goes first"
