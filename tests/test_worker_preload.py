@@ -10,7 +10,8 @@ import json
 import subprocess
 import sys
 
-from dataproducts.ops.embedded import RUN_LATENCY_SETTINGS
+from dataproducts.core.project import Project
+from dataproducts.ops.embedded import RUN_LATENCY_SETTINGS, SQLITE_BUSY_TIMEOUT_SECONDS, EmbeddedAirflow
 
 WORKER = """
 import gc, json, multiprocessing, sys
@@ -55,3 +56,20 @@ def test_the_schedulers_workers_start_with_dbt_and_datahub_imported_and_frozen(t
     ]
     assert seen["frozen"] > 100_000, "the preloaded objects are out of the collector's way"
     assert seen["threads"] == 1 and not seen["datahub_listener_made"], "no thread and no listener that a fork would lose"
+
+
+def test_the_embedded_airflow_waits_a_minute_for_sqlites_write_lock(tmp_path):
+    """Airflow's own engine, built from the embedded default's settings, waits
+    SQLITE_BUSY_TIMEOUT_SECONDS for the write lock (Python's sqlite3 waits 5 s): under load a
+    longer wait ended the scheduler with "database is locked". Its sync and async engines both."""
+    stack = EmbeddedAirflow(Project(tmp_path), tmp_path / "airflow", port=1, log_port=2)
+    probe = (
+        "import json; from airflow import settings\n"
+        "with settings.engine.connect() as c: busy = c.exec_driver_sql('PRAGMA busy_timeout').scalar()\n"
+        "print(json.dumps([busy, settings.engine.url.database, str(settings.async_engine.url)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=stack.env, capture_output=True, text=True, timeout=120, check=True)
+    busy, database, async_url = json.loads(done.stdout.strip().splitlines()[-1])
+    assert busy == SQLITE_BUSY_TIMEOUT_SECONDS * 1000
+    assert database == str((tmp_path / "airflow" / "airflow.db").resolve())
+    assert async_url.endswith(f"airflow.db?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}")

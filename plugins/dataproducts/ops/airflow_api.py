@@ -262,7 +262,9 @@ class AirflowApi:
     def runs_of(self, dag_ids: Iterable[str], since: str | datetime) -> dict[str, list[DAGRunResponse]]:
         """The runs of every DAG of `dag_ids` due at or after `since`, oldest first, from Airflow's
         batch list (`POST /dags/~/dagRuns/list`): one request per page of runs, not one per DAG,
-        which is what a wait polling a whole mesh every few seconds asks."""
+        which is what a wait polling a whole mesh every few seconds asks. Pages are ordered by
+        `run_after` (Airflow breaks ties by the run's key), so a run queued meanwhile, due now,
+        comes last."""
         after = since if isinstance(since, datetime) else _instant(since)
         runs: dict[str, list[DAGRunResponse]] = {dag_id: [] for dag_id in sorted(set(dag_ids))}
         seen: set[tuple[str, str]] = set()
@@ -274,7 +276,7 @@ class AirflowApi:
                 )
                 page = DagRunApi(self.client()).get_list_dag_runs_batch("~", body, _request_timeout=TIMEOUT_SECONDS)
                 for run in page.dag_runs:
-                    if (run.dag_id, run.dag_run_id) not in seen:  # a run queued between pages shifts the next
+                    if (run.dag_id, run.dag_run_id) not in seen:  # a run deleted between two pages: one shows twice
                         seen.add((run.dag_id, run.dag_run_id))
                         runs[run.dag_id].append(run)
                 offset += len(page.dag_runs)

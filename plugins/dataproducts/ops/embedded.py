@@ -31,6 +31,13 @@ RUN_LATENCY_SETTINGS = {
 }
 
 
+# SQLite has one writer at a time, and Python's sqlite3 waits 5 s for the write lock by default.
+# Under load (the scheduler, the api-server, the dag-processor and the task processes writing on a
+# busy 2-core machine) a write waited longer: "database is locked", which ends the scheduler's loop
+# and the scheduler with it (seen in CI: every run of that Airflow stayed queued). Wait longer.
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+
+
 class EmbeddedAirflow(AirflowStack):
     """`airflow standalone` as one child process (it starts the other components itself)."""
 
@@ -42,6 +49,10 @@ class EmbeddedAirflow(AirflowStack):
             {
                 "AIRFLOW__CORE__PARALLELISM": "4",  # at most this many LocalExecutor workers; builds queue on the pool anyway
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.env.get(
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                    f"sqlite:///{self.home.resolve() / 'airflow.db'}?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}",
+                ),
                 "DATAPRODUCTS_DUCKDB_PATH": self.env.get("DATAPRODUCTS_DUCKDB_PATH", str(project.state_dir / "warehouse.duckdb")),
                 **{key: self.env.get(key, value) for key, value in RUN_LATENCY_SETTINGS.items()},
             }
