@@ -252,12 +252,7 @@ class AirflowApi:
 
     def runs_since(self, dag_id: str, since: str | datetime) -> list[DAGRunResponse]:
         """The DAG's runs due at or after `since` (an ISO timestamp or a datetime), oldest first."""
-        after = since if isinstance(since, datetime) else _instant(since)
-        with self._asking(f"list the runs of {dag_id}"):
-            page = DagRunApi(self.client()).get_dag_runs(
-                dag_id, run_after_gte=after, order_by=["run_after"], limit=100, _request_timeout=TIMEOUT_SECONDS
-            )
-        return page.dag_runs
+        return self.runs_of([dag_id], since)[dag_id]
 
     def runs_of(self, dag_ids: Iterable[str], since: str | datetime) -> dict[str, list[DAGRunResponse]]:
         """The runs of every DAG of `dag_ids` due at or after `since`, oldest first, from Airflow's
@@ -269,7 +264,7 @@ class AirflowApi:
         runs: dict[str, list[DAGRunResponse]] = {dag_id: [] for dag_id in sorted(set(dag_ids))}
         seen: set[tuple[str, str]] = set()
         offset = 0
-        with self._asking(f"list the runs of {len(runs)} DAGs"):
+        with self._asking(f"list the runs of {next(iter(runs)) if len(runs) == 1 else f'{len(runs)} DAGs'}"):
             while runs:
                 body = DAGRunsBatchBody(
                     dag_ids=list(runs), run_after_gte=after, order_by="run_after", page_offset=offset, page_limit=PAGE_LIMIT
