@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Scale, measured: a synthetic mesh of N products with small dbt models, run for one business date
 on the production stack (CeleryExecutor with two workers, Postgres metadata DB and warehouse, Redis)
-and on the embedded default (airflow standalone, SQLite, DuckDB with one warehouse slot).
+and on the embedded default (LocalExecutor on SQLite, DuckDB with one warehouse slot).
 
 For each stack, from the same generated project:
   wall time        triggering the roots -> the end of the last product run

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""A product run's wall time, split into its parts, on the embedded default (airflow standalone,
-SQLite, LocalExecutor, DuckDB, DataHub metadata to the local sink).
+"""A product run's wall time, split into its parts, on the embedded default (Airflow's
+components with the LocalExecutor on SQLite, DuckDB, DataHub metadata to the local sink).
 
 A temporary copy of the repository's example mesh is prepared and run for one business date (so
 every input is published), then one product is rebuilt on its own, `--repeat` times, while
@@ -106,9 +106,7 @@ def scheduler_idle_cpu(airflow, seconds: float = 20) -> float:
 
     import psutil
 
-    scheduler = next(
-        p for p in psutil.Process(airflow.process.pid).children(recursive=True) if "scheduler" in " ".join(p.cmdline())
-    )
+    scheduler = psutil.Process(airflow.processes["scheduler"].pid)
     before = sum(scheduler.cpu_times()[:2])
     time.sleep(seconds)
     return (sum(scheduler.cpu_times()[:2]) - before) / seconds

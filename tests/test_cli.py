@@ -261,7 +261,7 @@ def test_a_server_that_never_answers_is_not_asked_again(monkeypatch):
 
     from dataproducts.ops import airflow_api
 
-    monkeypatch.setattr(airflow_api, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(airflow_api, "TIMEOUT_SECONDS", (0.3, 0.3))
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(0.2)
         api = airflow_api.AirflowApi(f"http://127.0.0.1:{server.getsockname()[1]}", token=TOKEN)

@@ -1,4 +1,5 @@
-"""End to end: `airflow standalone` in a temporary AIRFLOW_HOME runs the example mesh for real.
+"""End to end: the embedded Airflow (LocalExecutor, SQLite) in a temporary AIRFLOW_HOME runs the
+example mesh for real.
 
 Only the roots are triggered. Every other product must be started by the scheduler because its
 inputs' assets were updated: the test checks each consumer's run type, which producers' events

@@ -1,5 +1,5 @@
 """Airflow's UI in a real browser: headless Chromium (Debian's package) driven by Selenium,
-against a running api-server (`airflow standalone` in a temporary home, shared by this module).
+against a running api-server (the embedded Airflow in a temporary home, shared by this module).
 
 The mesh here has one broken spec (user_behaviour.listing_engagement), one product whose dbt
 model fails (inventory.vehicle_catalog) and one that builds (inventory.listings, 2026-11-03).
@@ -23,7 +23,7 @@ from conftest import REPO
 
 from dataproducts.core.project import Project
 from dataproducts.ops.embedded import EmbeddedAirflow
-from dataproducts.ops.waiting import wait_for_dags
+from dataproducts.ops.waiting import wait_for_dags, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -231,8 +231,10 @@ def test_the_broken_spec_looks_failed_in_airflow_with_its_error_on_its_page(airf
 def test_no_process_reports_a_plugin_import_error(airflow):
     """api-server, scheduler, dag-processor, triggerer and the task runner all load plugins."""
     assert airflow.api.get("/api/v2/plugins/importErrors")["total_entries"] == 0
-    logs = [airflow.home / "standalone.log", *sorted((airflow.home / "logs").rglob("*.log"))]
-    assert len(logs) > 3, "task logs are there to read"
+    components = sorted(airflow.home.glob("*.log"))
+    assert {log.stem for log in components} >= {"api-server", "execution-api", "scheduler", "dag-processor", "triggerer"}
+    logs = [*components, *sorted((airflow.home / "logs").rglob("*.log"))]
+    assert len(logs) > len(components) + 3, "task logs are there to read"
     for log in logs:
         text = log.read_text(errors="replace")
         assert "already registered" not in text and "Failed to import plugin" not in text, log
@@ -270,3 +272,15 @@ def test_the_trigger_form_asks_for_the_business_date_and_a_full_refresh(airflow,
     assert dialog.find_elements(By.CSS_SELECTOR, "input[type=date]"), "a date picker"
     time.sleep(1)
     print("screenshot:", shot(browser, "06-trigger-form"))
+
+
+def test_a_component_that_exits_is_started_again_and_runs_the_next_trigger(airflow):
+    """The embedded Airflow supervises its components (ops/embedded.py): a scheduler killed as
+    "database is locked" once ended one under `airflow standalone`, which left every run queued, is
+    started again, and a run triggered afterwards is scheduled and built. Last in the module: it
+    rebuilds BUILDS's date."""
+    airflow.crash("scheduler")
+    wait_until(lambda: True if any(name == "scheduler" for name, _ in airflow.restarts) else None, 60, lambda: "a restart")
+    airflow.api.trigger(BUILDS, partition_key=DATE)
+    wait_for_states(airflow.api, {BUILDS: "success"}, timeout=300)
+    assert [name for name, _ in airflow.restarts] == ["scheduler"]

@@ -3,7 +3,7 @@
 The twin of test_e2e.py: its tests are collected here again (at the end of this file), so the
 production stack must pass exactly the assertions the embedded default passes, now and as they
 change. This module's `mesh_run` gives them the example mesh run for the same business date on the
-session's Celery stack (conftest.py) instead of `airflow standalone`: only the roots triggered,
+session's Celery stack (conftest.py) instead of the embedded Airflow: only the roots triggered,
 consumers started by asset events, the same row counts (read from Postgres), asset-event extras,
 DataHub metadata, and a rerun. The tests written here check what only this stack has.
 """

@@ -33,7 +33,7 @@ def register(sub) -> None:
         "--stack",
         choices=["embedded", "celery"],
         default="embedded",
-        help="embedded: airflow standalone, DuckDB; celery: CeleryExecutor, Postgres, Redis ($DATAPRODUCTS_POSTGRES_URL, $DATAPRODUCTS_REDIS_URL)",
+        help="embedded: LocalExecutor on SQLite, DuckDB; celery: CeleryExecutor, Postgres, Redis ($DATAPRODUCTS_POSTGRES_URL, $DATAPRODUCTS_REDIS_URL)",
     )
     demo.add_argument(
         "--business-date", help="the date to build (default: the day on which most landing tables have their newest rows)"

@@ -19,7 +19,7 @@ Ours, and why:
 - a connection that is refused is not retried: an Airflow that is not there is said at once; one
   that the server drops without an answer is (twice: a kept-alive connection that uvicorn closes
   as a request arrives ends in "Connection reset by peer"); a read timeout is not (a hung Airflow
-  is said after one timeout, not three).
+  is said after one timeout, not three; the timeout outlasts the embedded SQLite's lock wait).
 - `ProductRun` and `report`: what a product's run built, read from its build task's XCom.
 """
 
@@ -56,7 +56,10 @@ from dataproducts.core.run_outcome import BUILD_TASK, RETURN_VALUE_KEY, BuildOut
 
 ACTIVE_STATES = frozenset({DagRunState.QUEUED, DagRunState.RUNNING})
 FINISHED_STATES = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
-TIMEOUT_SECONDS = 30.0
+# (connect, read): an answer may take longer than the embedded Airflow waits for SQLite's write
+# lock (ops/embedded.SQLITE_BUSY_TIMEOUT_SECONDS), so a busy Airflow answers, or answers 500 and is
+# asked again, before it is given up as hung
+TIMEOUT_SECONDS = (10.0, 90.0)
 PAGE_LIMIT = 100  # Airflow's [api] maximum_page_limit by default: a page never holds more
 URL_HINT = "(--airflow-url or $AIRFLOW_API_URL)"
 

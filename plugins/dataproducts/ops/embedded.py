@@ -1,6 +1,6 @@
-"""The embedded default on one machine: Airflow standalone (SQLite, LocalExecutor) + DuckDB.
+"""The embedded default on one machine: Airflow (LocalExecutor, SQLite) + DuckDB.
 
-`dataproducts demo` (ops/demo.py) prepares the warehouse, starts `airflow standalone` in a local
+`dataproducts demo` (ops/demo.py) prepares the warehouse, starts Airflow's components in a local
 AIRFLOW_HOME, triggers the root products through Airflow's REST API and waits while the scheduler
 starts every consumer from asset events (`run_mesh`), then prints what ran, in what order, with
 row counts. The end-to-end test drives the same class with a temporary home.
@@ -39,16 +39,30 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 60
 
 
 class EmbeddedAirflow(AirflowStack):
-    """`airflow standalone` as one child process (it starts the other components itself)."""
+    """Airflow's components on one machine, each its own supervised process (started again when it
+    exits, as the production stack's are), with the LocalExecutor on SQLite.
+
+    Not `airflow standalone`, for two reasons seen in CI. Standalone does not start again a component
+    that exits (a scheduler ended by "database is locked" left every run queued). And its one
+    api-server serves both Airflow's REST API and the Task Execution API in one event loop:
+    Airflow's audit log of a REST write (`action_logging`) commits on that loop, so with SQLite's one
+    writer, a trigger arriving while a task's request held the write lock blocked the loop, the
+    task's request could not finish (its commit needs the loop) and everything waited for SQLite's
+    busy timeout, then failed. Here the Task Execution API has an api-server of its own."""
 
     pool_slots = 1  # DuckDB allows one writer: one slot serialises the builds here (production: more)
 
-    def __init__(self, project: Project, airflow_home: Path, port: int = 8080, log_port: int = 8793):
+    def __init__(
+        self, project: Project, airflow_home: Path, port: int = 8080, log_port: int = 8793, execution_port: Optional[int] = None
+    ):
         super().__init__(project, airflow_home, port, log_port)
+        self.execution_port = execution_port or log_port + 2  # log_port + 1 is the triggerer's log server
         self.env.update(
             {
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",  # at most this many LocalExecutor workers; builds queue on the pool anyway
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{self.execution_port}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.env.get(
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
                     f"sqlite:///{self.home.resolve() / 'airflow.db'}?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}",
@@ -58,15 +72,15 @@ class EmbeddedAirflow(AirflowStack):
             }
         )
 
-    @property
-    def process(self):
-        return self.processes.get("standalone")
-
     def start(self) -> None:
-        self.spawn("standalone", "standalone")
+        self.spawn("api-server", "api-server", "--apps", "core")
+        self.spawn("execution-api", "api-server", "--apps", "execution", "--port", str(self.execution_port))
+        for component in ("scheduler", "dag-processor", "triggerer"):
+            self.spawn(component, component)
+        self.supervise()
 
     def describe(self) -> str:
-        return f"Airflow standalone at {self.url} (logs: {self.home / 'standalone.log'})"
+        return f"Airflow (LocalExecutor, SQLite) at {self.url} (logs in {self.home})"
 
 
 def run_mesh(api: AirflowApi, mesh: Mesh, business_date: str, timeout: float) -> list[ProductRun]:

@@ -3,7 +3,7 @@
 An `AirflowStack` is Airflow's components as child processes over an AIRFLOW_HOME of its own:
 it prepares the project (dbt manifests, the example's landing data, Airflow's database, the
 warehouse pool), starts the components, waits until the scheduler is healthy, hands out a REST
-client, and stops every process it started. The embedded default (`airflow standalone`,
+client, and stops every process it started. The embedded default (LocalExecutor on SQLite,
 ops/embedded.py) and the production stack (CeleryExecutor, ops/celery_stack.py) differ only in
 their settings and in which processes they start.
 """
@@ -25,6 +25,10 @@ from dataproducts.core.project import Project
 from dataproducts.ops.airflow_api import AirflowApi, AirflowApiError
 from dataproducts.ops.waiting import wait_until
 
+# `-P`: not the working directory on sys.path. In a checkout installed for development it holds
+# dataproducts.egg-info, and Airflow would find the plugin's entry point twice ("already registered").
+AIRFLOW_COMMAND = (sys.executable, "-P", "-m", "airflow")
+
 
 def common_env(project: Project, airflow_home: Path, port: int, log_port: int) -> dict[str, str]:
     """Settings every component of every stack gets (the stacks add their own on top)."""
@@ -32,7 +36,7 @@ def common_env(project: Project, airflow_home: Path, port: int, log_port: int) -
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__CORE__UNIT_TEST_MODE"}
     env.update(
         {
-            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),  # standalone calls `airflow` by name
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),  # Airflow's processes call `airflow` by name
             "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(project.root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(project.root / "plugins"),
@@ -112,7 +116,7 @@ class AirflowStack:
         """Start one component (`airflow <args>`) in a session of its own, its output in <home>/<name>.log."""
         log: IO[bytes] = (self.home / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
+            [*AIRFLOW_COMMAND, *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -152,7 +156,7 @@ class AirflowStack:
         _end_trees(processes, kill=False)
 
     def stop_component(self, name: str) -> None:
-        """Stop a component and every process it started (standalone's and Celery's children run in
+        """Stop a component and every process it started (the scheduler's and Celery's children run in
         process groups of their own, so signalling the group alone would orphan them)."""
         with self._lock:
             process = self.processes.pop(name, None)
@@ -182,7 +186,7 @@ class AirflowStack:
         return f"http://localhost:{self.port}"
 
     def airflow(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*AIRFLOW_COMMAND, *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
 
     def dataproducts(self, *args: str) -> None:
         subprocess.run(
