@@ -8,6 +8,7 @@ row counts. The end-to-end test drives the same class with a temporary home.
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,7 @@ from dataproducts.core.mesh import Mesh
 from dataproducts.core.project import Project
 from dataproducts.ops.airflow_api import ACTIVE_STATES, AirflowApi, ProductRun, now_iso, records
 from dataproducts.ops.stack import AirflowStack
-from dataproducts.ops.waiting import Runs, wait_for_dags, wait_for_runs
+from dataproducts.ops.waiting import Runs, wait_for_dags, wait_for_runs, wait_until
 
 # What a product run spends on Airflow rather than on its work, cut by settings a production
 # LocalExecutor wants as well (README: A product run's wall time, split):
@@ -78,6 +79,24 @@ class EmbeddedAirflow(AirflowStack):
         for component in ("scheduler", "dag-processor", "triggerer"):
             self.spawn(component, component)
         self.supervise()
+
+    def wait_until_up(self, timeout: float = 240) -> None:
+        """And until the Task Execution API, a process of its own here, answers: a task started
+        before it listens would spend its first calls on retries."""
+        super().wait_until_up(timeout)
+        url = f"http://localhost:{self.execution_port}/execution/health"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def answers() -> Optional[bool]:
+            try:
+                with opener.open(url, timeout=30) as response:
+                    return True if response.status == 200 else None
+            except OSError:
+                return None
+
+        wait_until(
+            answers, timeout, lambda: f"the Task Execution API at {url}; see {self.home / 'execution-api.log'}", interval=1
+        )
 
     def describe(self) -> str:
         return f"Airflow (LocalExecutor, SQLite) at {self.url} (logs in {self.home})"
