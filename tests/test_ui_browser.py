@@ -11,7 +11,6 @@ Screenshots are kept in .local/test-artifacts/browser/ (look at them).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -67,7 +66,6 @@ def airflow(tmp_path_factory, compiled_repo):
             for dag_id in (BUILDS, FAILS):
                 api.trigger(dag_id, {"business_date": DATE})
             wait_for_states(api, {BUILDS: "success", FAILS: "failed", BROKEN: "failed"})
-            instance.password = json.loads((instance.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
             yield instance
     finally:
         mp.undo()
@@ -116,7 +114,7 @@ def signed_in(airflow, browser):
     browser.get(airflow.url + "/")
     wait(browser, lambda: "/auth/login" in browser.current_url and browser.find_elements(By.NAME, "username"))
     browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys(airflow.password)
+    browser.find_element(By.NAME, "password").send_keys(airflow.password())
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait(browser, lambda: "/auth/login" not in browser.current_url)
     return browser
